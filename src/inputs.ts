@@ -1,0 +1,223 @@
+// Every input is read and validated here, once, into Settings. Names are action.yml's; a bad
+// value fails with one line naming the input, the value given and what is accepted.
+import * as core from '@actions/core'
+import { DeployError } from './errors.js'
+import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
+
+export type Mode = 'deploy' | 'diff' | 'cleanup'
+export type Strategy = 'rolling' | 'canary' | 'blue-green'
+export type Policy = 'off' | 'warn' | 'enforce'
+export type WriteBack = 'none' | 'commit' | 'pull-request'
+export type TrafficRouterName = 'nginx' | 'gateway-api'
+export type CommentMode = 'auto' | 'always' | 'never'
+
+export interface HealthCheck {
+  url: string
+  /** expected HTTP status; any 2xx when absent */
+  status?: number
+}
+
+export interface CanaryStep {
+  weight: number
+  pauseMs: number
+}
+
+export interface Settings {
+  image?: ImageRef
+  context: string
+  file?: string
+  buildArgs: string[]
+  platforms: string[]
+  tags: string[]
+  labels: string[]
+  cacheFrom: string[]
+  cacheTo: string[]
+  push: boolean
+  digest?: string
+  registryUsername?: string
+  registryPassword?: string
+
+  kustomize: string[]
+  manifests: string[]
+  /** the name manifests use for the app's image; default the image repository */
+  imageName?: string
+  policy: Policy
+  writeBack: WriteBack
+
+  kubeconfig?: string
+  contextName?: string
+  namespace?: string
+  mode: Mode
+  timeoutMs: number
+  rollbackOnFailure: boolean
+  health: HealthCheck[]
+  lock: boolean
+
+  strategy: Strategy
+  canarySteps: CanaryStep[]
+  canaryPauseMs: number
+  trafficRouter: TrafficRouterName
+  ingress?: string
+  httpRoute?: string
+  canaryHeader: string
+
+  environment: string
+  environmentUrl?: string
+  preview: boolean
+  previewNamespace: string
+  githubToken?: string
+  comment: CommentMode
+}
+
+/** Reads one raw input; core.getInput by default, a map in tests. */
+export type InputReader = (name: string) => string
+
+export function readSettings(get: InputReader = name => core.getInput(name)): Settings {
+  const text = (name: string): string | undefined => get(name).trim() || undefined
+  const list = (name: string): string[] => splitList(get(name))
+  const lines = (name: string): string[] =>
+    get(name)
+      .split('\n')
+      .map(l => l.trim())
+      .filter(Boolean)
+
+  const password = text('registry-password')
+  if (password) core.setSecret(password)
+  const kubeconfig = text('kubeconfig')
+  if (kubeconfig) core.setSecret(kubeconfig)
+  const token = text('github-token')
+  if (token) core.setSecret(token)
+
+  const imageText = text('image')
+  let image: ImageRef | undefined
+  if (imageText) {
+    try {
+      image = parseReference(imageText)
+    } catch (err) {
+      throw new DeployError(`'${imageText}' is not an image reference: ${(err as ReferenceError).message}`, { input: 'image' })
+    }
+    if (image.digest) throw new DeployError(`'${imageText}' carries a digest; give the repository in 'image' and the digest in 'digest'`, { input: 'image' })
+  }
+
+  const digest = text('digest')
+  if (digest && !isDigest(digest)) throw new DeployError(`'${digest}' is not a digest; expected sha256: and 64 lowercase hex characters`, { input: 'digest' })
+  if (digest && !image) throw new DeployError(`a digest needs the repository it belongs to in 'image'`, { input: 'digest' })
+
+  const username = text('registry-username')
+  if (Boolean(username) !== Boolean(password))
+    throw new DeployError('registry-username and registry-password must be given together', {
+      input: username ? 'registry-password' : 'registry-username'
+    })
+
+  const timeoutMs = parseDuration(get('timeout') || '10m', 'timeout')
+  const canaryPauseMs = parseDuration(get('canary-pause') || '30s', 'canary-pause')
+
+  const environment = text('environment') ?? 'production'
+
+  return {
+    image,
+    context: text('context') ?? '.',
+    file: text('file'),
+    buildArgs: lines('build-args'),
+    platforms: list('platforms'),
+    tags: list('tags'),
+    labels: lines('labels'),
+    cacheFrom: lines('cache-from'),
+    cacheTo: lines('cache-to'),
+    push: bool(get, 'push', true),
+    digest,
+    registryUsername: username,
+    registryPassword: password,
+
+    kustomize: lines('kustomize'),
+    manifests: lines('manifests'),
+    imageName: text('image-name'),
+    policy: choice(get, 'policy', ['off', 'warn', 'enforce'], 'warn'),
+    writeBack: choice(get, 'write-back', ['none', 'commit', 'pull-request'], 'none'),
+
+    kubeconfig,
+    contextName: text('context-name'),
+    namespace: text('namespace'),
+    mode: choice(get, 'mode', ['deploy', 'diff', 'cleanup'], 'deploy'),
+    timeoutMs,
+    rollbackOnFailure: bool(get, 'rollback-on-failure', true),
+    health: lines('health-url').map(parseHealth),
+    lock: bool(get, 'lock', true),
+
+    strategy: choice(get, 'strategy', ['rolling', 'canary', 'blue-green'], 'rolling'),
+    canarySteps: parseCanarySteps(get('canary-steps') || '10,25,50', canaryPauseMs),
+    canaryPauseMs,
+    trafficRouter: choice(get, 'traffic-router', ['nginx', 'gateway-api'], 'nginx'),
+    ingress: text('ingress'),
+    httpRoute: text('http-route'),
+    canaryHeader: text('canary-header') ?? 'X-Canary',
+
+    environment,
+    environmentUrl: text('environment-url'),
+    preview: bool(get, 'preview', false),
+    previewNamespace: text('preview-namespace') ?? 'pr-{number}',
+    githubToken: token,
+    comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto')
+  }
+}
+
+/** Comma- or newline-separated values, blanks dropped. */
+export function splitList(raw: string): string[] {
+  return raw
+    .split(/[,\n]/)
+    .map(v => v.trim())
+    .filter(Boolean)
+}
+
+function choice<T extends string>(get: InputReader, name: string, allowed: readonly T[], fallback: T): T {
+  const value = get(name).trim()
+  if (!value) return fallback
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new DeployError(`'${value}' is not one of ${allowed.join(', ')}`, { input: name })
+}
+
+function bool(get: InputReader, name: string, fallback: boolean): boolean {
+  const value = get(name).trim().toLowerCase()
+  if (!value) return fallback
+  if (['true', 'yes', 'on', '1'].includes(value)) return true
+  if (['false', 'no', 'off', '0'].includes(value)) return false
+  throw new DeployError(`'${value}' is not a boolean; use true or false`, { input: name })
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** Go-style durations ('90s', '1m30s', '2h') or bare seconds ('45'). */
+export function parseDuration(raw: string, input: string): number {
+  const value = raw.trim()
+  if (/^\d+$/.test(value)) return Number(value) * 1000
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
+  if (!value || parts.map(p => p[0]).join('') !== value)
+    throw new DeployError(`'${raw}' is not a duration; use e.g. 90s, 5m, 1m30s`, { input })
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]], 0))
+}
+
+function parseHealth(line: string): HealthCheck {
+  const m = /^(https?:\/\/\S+?)(?:=(\d{3}))?$/.exec(line)
+  if (!m) throw new DeployError(`'${line}' is not URL or URL=STATUS with an http(s) URL`, { input: 'health-url' })
+  return { url: m[1], status: m[2] ? Number(m[2]) : undefined }
+}
+
+/**
+ * '10,25,50' or '10:30s,25:1m,50:2m'. Weights must rise strictly within 1-99; 100 is what
+ * promotion does, so a trailing 100 is accepted and dropped.
+ */
+export function parseCanarySteps(raw: string, defaultPauseMs: number): CanaryStep[] {
+  const steps = splitList(raw).map(part => {
+    const [w, pause] = part.split(':')
+    if (!/^\d+$/.test(w.trim())) throw new DeployError(`'${part}' is not WEIGHT or WEIGHT:PAUSE`, { input: 'canary-steps' })
+    return { weight: Number(w), pauseMs: pause === undefined ? defaultPauseMs : parseDuration(pause, 'canary-steps') }
+  })
+  if (steps.length && steps[steps.length - 1].weight === 100) steps.pop()
+  if (!steps.length) throw new DeployError(`'${raw}' has no step below 100`, { input: 'canary-steps' })
+  steps.forEach((step, i) => {
+    if (step.weight < 1 || step.weight > 99) throw new DeployError(`weight ${step.weight} is outside 1-99`, { input: 'canary-steps' })
+    if (i > 0 && step.weight <= steps[i - 1].weight)
+      throw new DeployError(`weights must rise: ${steps[i - 1].weight} then ${step.weight}`, { input: 'canary-steps' })
+  })
+  return steps
+}

@@ -1,0 +1,100 @@
+// The one report every stage fills in. It is rendered once to markdown for the job summary and
+// the PR comment, and read for the outputs; no stage formats text for people itself.
+
+export type RunStatus = 'succeeded' | 'failed' | 'rolled-back' | 'diff' | 'cleaned-up'
+
+export type Change = 'created' | 'configured' | 'unchanged' | 'deleted'
+
+export interface ResourceEntry {
+  kind: string
+  namespace?: string
+  name: string
+  change?: Change
+}
+
+export interface WorkloadResult {
+  kind: string
+  namespace: string
+  name: string
+  ok: boolean
+  message: string
+  /** milliseconds from the start of the wait to the verdict */
+  durationMs: number
+}
+
+export interface Diagnostic {
+  resource: string
+  reason: string
+  message: string
+  events: string[]
+  logTail: string[]
+  hint?: string
+}
+
+export interface HealthResult {
+  url: string
+  ok: boolean
+  status?: number
+  attempts: number
+  message: string
+}
+
+export interface CanaryStepRecord {
+  weight: number
+  startedAt: string
+  endedAt?: string
+  ok: boolean
+  note?: string
+}
+
+export interface RollbackRecord {
+  resource: string
+  action: 'restored' | 'deleted' | 'failed'
+  image?: string
+  message?: string
+}
+
+export interface DeployReport {
+  status: RunStatus
+  /** the one-line reason when status is failed or rolled-back */
+  error?: string
+  environment: string
+  namespace?: string
+  url?: string
+  mode: 'deploy' | 'diff' | 'cleanup'
+  strategy: 'rolling' | 'canary' | 'blue-green'
+  image?: { ref: string; digest: string; tags: string[]; built: boolean }
+  previousImage?: string
+  resources: ResourceEntry[]
+  pinned: { resource: string; container: string; from: string; to: string }[]
+  workloads: WorkloadResult[]
+  diagnostics: Diagnostic[]
+  health: HealthResult[]
+  canary: { router: string; steps: CanaryStepRecord[]; finalWeight: number; outcome?: 'promoted' | 'aborted' }
+  rollback: RollbackRecord[]
+  diff?: string
+  warnings: string[]
+  /** commit and run link, filled from the GitHub context */
+  commit?: string
+  runUrl?: string
+  startedAt: string
+  endedAt?: string
+}
+
+export function newReport(
+  init: Pick<DeployReport, 'environment' | 'mode' | 'strategy'> & Partial<DeployReport>
+): DeployReport {
+  return {
+    status: 'succeeded',
+    resources: [],
+    pinned: [],
+    workloads: [],
+    diagnostics: [],
+    health: [],
+    canary: { router: '', steps: [], finalWeight: 0 },
+    rollback: [],
+    warnings: [],
+    startedAt: new Date().toISOString(),
+    ...init
+  }
+}
