@@ -34,9 +34,9 @@ export function parseReference(input: string): ImageRef {
   if (at >= 0) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (!DIGEST.test(digest)) throw new ReferenceError(`'${digest}' is not a digest (algorithm:hex)`)
     if (digest.startsWith('sha256:') && !SHA256.test(digest))
       throw new ReferenceError(`'${digest}' is not a sha256 digest (64 lowercase hex characters)`)
+    if (!DIGEST.test(digest)) throw new ReferenceError(`'${digest}' is not a digest (algorithm:hex)`)
   }
 
   let tag: string | undefined

@@ -1,0 +1,93 @@
+// docker buildx build: the argument list is decided here from Settings (pure), the run and the
+// metadata file are read in buildImage. The digest comes from buildx's --metadata-file, which
+// holds the registry's manifest digest after a push (containerimage.digest).
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as exec from '@actions/exec'
+import type { Settings } from '../inputs.js'
+import { DeployError } from '../errors.js'
+import { type ImageRef, repository } from './reference.js'
+import { lastErrorLine } from './tool-output.js'
+
+export interface BuildPlan {
+  args: string[]
+  tags: string[]
+}
+
+export interface BuildContext {
+  /** commit the image is built from */
+  sha?: string
+  /** https://github.com/owner/repo, for the OCI source label */
+  sourceUrl?: string
+}
+
+/** The buildx argv for one build; metadataFile receives buildx's JSON. */
+export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metadataFile: string): BuildPlan {
+  const tags = s.tags.length ? s.tags : ctx.sha ? [ctx.sha.slice(0, 7)] : []
+  if (!tags.length) throw new DeployError('no tag to push: give tags, or run where GITHUB_SHA is set', { input: 'tags' })
+  const repo = repository(image)
+  const labels = [
+    ...(ctx.sourceUrl ? [`org.opencontainers.image.source=${ctx.sourceUrl}`] : []),
+    ...(ctx.sha ? [`org.opencontainers.image.revision=${ctx.sha}`] : []),
+    ...s.labels
+  ]
+  const args = ['buildx', 'build', '--metadata-file', metadataFile]
+  // A single-platform push stays one manifest: default attestations would turn it into an index.
+  args.push('--provenance=false')
+  if (s.file) args.push('--file', s.file)
+  for (const a of s.buildArgs) args.push('--build-arg', a)
+  if (s.platforms.length) args.push('--platform', s.platforms.join(','))
+  for (const t of tags) args.push('--tag', `${repo}:${t}`)
+  for (const l of labels) args.push('--label', l)
+  for (const c of s.cacheFrom) args.push('--cache-from', c)
+  for (const c of s.cacheTo) args.push('--cache-to', c)
+  if (s.push) args.push('--push')
+  args.push(s.context)
+  return { args, tags }
+}
+
+/** containerimage.digest from buildx's metadata JSON; the error says why there is none. */
+export function digestFromMetadata(json: string, pushed: boolean): string {
+  let meta: Record<string, unknown>
+  try {
+    meta = JSON.parse(json) as Record<string, unknown>
+  } catch {
+    throw new DeployError('buildx wrote no readable metadata file, so the pushed digest is unknown')
+  }
+  const digest = meta['containerimage.digest']
+  if (typeof digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(digest)) return digest
+  throw new DeployError(
+    pushed
+      ? 'buildx pushed nothing it reported a digest for (no containerimage.digest in its metadata); check the build exported an image'
+      : "push is false, so nothing was pushed and there is no digest to deploy; set push: true or pass 'digest'",
+    { input: pushed ? undefined : 'push' }
+  )
+}
+
+/** Checks the paths before buildx so a typo names the input instead of a buildx trace. */
+export function checkBuildPaths(s: Settings): void {
+  if (!fs.existsSync(s.context) || !fs.statSync(s.context).isDirectory())
+    throw new DeployError(`build context '${s.context}' is not a directory`, { input: 'context' })
+  const file = s.file ?? path.join(s.context, 'Dockerfile')
+  if (!fs.existsSync(file)) throw new DeployError(`Dockerfile '${file}' does not exist`, { input: s.file ? 'file' : 'context' })
+}
+
+export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext): Promise<{ digest: string; tags: string[] }> {
+  checkBuildPaths(s)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-build-'))
+  const metadataFile = path.join(dir, 'metadata.json')
+  const plan = buildPlan(s, image, ctx, metadataFile)
+  try {
+    let stderr = ''
+    const code = await exec.exec('docker', plan.args, {
+      ignoreReturnCode: true,
+      listeners: { stderr: data => (stderr = (stderr + data.toString()).slice(-20000)) }
+    })
+    if (code !== 0) throw new DeployError(`docker buildx build failed: ${lastErrorLine(stderr)}`, { resource: repository(image) })
+    const json = fs.existsSync(metadataFile) ? fs.readFileSync(metadataFile, 'utf8') : ''
+    return { digest: digestFromMetadata(json, s.push), tags: plan.tags }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}

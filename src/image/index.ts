@@ -1,0 +1,39 @@
+// Image stage: log in, then either build and push (digest from buildx) or take the given digest
+// after checking the registry has it. Returns undefined when no image is configured.
+import * as core from '@actions/core'
+import type { Settings } from '../inputs.js'
+import type { DeployReport } from '../report/model.js'
+import { type ImageRef, pinned } from './reference.js'
+import { buildImage, type BuildContext } from './build.js'
+import { dockerConfigCredentials, headManifest, login } from './registry.js'
+
+export interface ImageResult {
+  ref: ImageRef
+  digest: string
+  /** repo@digest */
+  pinnedRef: string
+  tags: string[]
+  built: boolean
+}
+
+export async function prepareImage(s: Settings, ctx: BuildContext, report: DeployReport): Promise<ImageResult | undefined> {
+  const image = s.image
+  if (!image) return undefined
+  const creds = s.registryUsername && s.registryPassword ? { username: s.registryUsername, password: s.registryPassword } : undefined
+  let digest: string
+  let tags: string[] = []
+  if (s.digest) {
+    digest = await headManifest(image, s.digest, creds ?? dockerConfigCredentials(image.registry))
+    core.info(`Using ${pinned(image, digest)} (found in the registry)`)
+  } else {
+    if (creds) {
+      await login(image.registry, creds)
+      core.saveState('docker-logout', image.registry)
+    }
+    ;({ digest, tags } = await buildImage(s, image, ctx))
+    core.info(`Pushed ${pinned(image, digest)}`)
+  }
+  const result = { ref: image, digest, pinnedRef: pinned(image, digest), tags, built: !s.digest }
+  report.image = { ref: result.pinnedRef, digest, tags, built: result.built }
+  return result
+}
