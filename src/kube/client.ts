@@ -1,0 +1,213 @@
+// The one way this action talks to the API server: client-node's KubeConfig for credentials and
+// its HTTP layer (RequestContext + IsomorphicFetchHttpLibrary) for transport, carrying plain JSON.
+//
+// Why not KubernetesObjectApi: it serialises built-in kinds through the typed models, which
+// silently drops unknown fields (a `replicsa:` typo vanishes instead of failing) and returns class
+// instances with Date objects, which breaks diffs. Plain JSON plus `fieldValidation=Strict`
+// keeps the server the judge of what a manifest means.
+import * as fs from 'node:fs'
+import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node'
+import { DeployError } from '../errors.js'
+import type { KubeObject } from '../manifests/types.js'
+import { ApiError, networkCause } from './errors.js'
+
+export interface KubeConfigSource {
+  /** kubeconfig text (the `kubeconfig` input, already masked) */
+  kubeconfig?: string
+  /** `context-name` input */
+  contextName?: string
+}
+
+/** Loads credentials from the input text, else $KUBECONFIG / ~/.kube/config; never echoes them. */
+export function loadKubeConfig(source: KubeConfigSource, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig()
+  const input = source.kubeconfig ? 'kubeconfig' : undefined
+  try {
+    if (source.kubeconfig) kc.loadFromString(source.kubeconfig)
+    else {
+      const file = env.KUBECONFIG?.split(':').find(f => f && fs.existsSync(f))
+      if (env.KUBECONFIG && !file) throw new DeployError(`$KUBECONFIG names no existing file`, { input: 'kubeconfig' })
+      if (file) kc.loadFromFile(file)
+      else kc.loadFromDefault()
+    }
+  } catch (err) {
+    if (err instanceof DeployError) throw err
+    // js-yaml puts a snippet of the text after the first line; the snippet may hold a token.
+    const reason = String((err as Error).message ?? err).split('\n')[0]
+    throw new DeployError(`the kubeconfig does not parse: ${reason}`, { input: input ?? 'kubeconfig' })
+  }
+  if (!kc.getContexts().length && !kc.getCurrentCluster())
+    throw new DeployError('the kubeconfig has no context; pass one in the kubeconfig input or set $KUBECONFIG', { input: 'kubeconfig' })
+  if (source.contextName) {
+    if (!kc.getContextObject(source.contextName)) {
+      const known = kc.getContexts().map(c => c.name).join(', ') || 'none'
+      throw new DeployError(`context '${source.contextName}' is not in the kubeconfig (it has: ${known})`, { input: 'context-name' })
+    }
+    kc.setCurrentContext(source.contextName)
+  }
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new DeployError(`context '${kc.getCurrentContext()}' names no cluster in the kubeconfig`, { input: 'kubeconfig' })
+  return kc
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>
+  body?: unknown
+  contentType?: string
+  signal?: AbortSignal
+}
+
+export interface ApiResource {
+  group: string
+  version: string
+  kind: string
+  plural: string
+  namespaced: boolean
+}
+
+export interface ObjectRef {
+  apiVersion: string
+  kind: string
+  namespace?: string
+  name?: string
+}
+
+const http = new IsomorphicFetchHttpLibrary()
+
+/** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
+export class Kube {
+  readonly server: string
+  private readonly groups = new Map<string, Promise<Map<string, ApiResource> | undefined>>()
+
+  constructor(readonly kc: KubeConfig) {
+    this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, '')
+  }
+
+  /** The namespace the context names, else 'default' (kubectl's rule). */
+  get contextNamespace(): string {
+    return this.kc.getContextObject(this.kc.getCurrentContext())?.namespace || 'default'
+  }
+
+  /** JSON request; non-2xx throws ApiError, no answer throws a DeployError naming the server. */
+  async request<T = KubeObject>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    return (await this.send<T>(method, path, opts)).body
+  }
+
+  /** Like request, with the HTTP status (SSA answers 201 when it created the object). */
+  async send<T = KubeObject>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<{ code: number; body: T }> {
+    const url = new URL(this.server + path)
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+    const ctx = new RequestContext(url.toString(), HttpMethod[method])
+    await this.kc.applySecurityAuthentication(ctx)
+    ctx.setHeaderParam('Accept', 'application/json')
+    if (opts.body !== undefined) {
+      ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
+      ctx.setBody(JSON.stringify(opts.body))
+    }
+    if (opts.signal) ctx.setSignal(opts.signal)
+    let code: number
+    let text: string
+    try {
+      const res = await http.send(ctx).toPromise()
+      code = res.httpStatusCode
+      text = await res.body.text()
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? err
+      throw new DeployError(`the API server ${this.server} did not answer: ${networkCause(err)}`, {
+        hint: 'check the kubeconfig server address and that the cluster is reachable from the runner'
+      })
+    }
+    const body = text ? safeJson(text) : undefined
+    if (code < 200 || code > 299) throw new ApiError(code, body, method, url.pathname)
+    return { code, body: body as T }
+  }
+
+  /** Where a kind is served: plural, scope. Cached per group/version for the run. */
+  async resource(apiVersion: string, kind: string): Promise<ApiResource> {
+    const found = (await this.discover(apiVersion))?.get(kind)
+    if (found) return found
+    // A CRD applied earlier in this run may have added the kind since the cache was filled.
+    this.groups.delete(apiVersion)
+    const again = (await this.discover(apiVersion))?.get(kind)
+    if (again) return again
+    throw new DeployError(`kind ${kind} (${apiVersion}) is not served by the cluster`, {
+      hint: apiVersion.includes('.') ? 'is its CustomResourceDefinition installed?' : 'check apiVersion and kind'
+    })
+  }
+
+  private discover(apiVersion: string): Promise<Map<string, ApiResource> | undefined> {
+    let entry = this.groups.get(apiVersion)
+    if (!entry) {
+      const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
+      const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion]
+      entry = this.request<{ resources: { name: string; kind: string; namespaced: boolean }[] }>('GET', path)
+        .then(list => {
+          const kinds = new Map<string, ApiResource>()
+          for (const r of list.resources ?? [])
+            if (!r.name.includes('/')) kinds.set(r.kind, { group, version, kind: r.kind, plural: r.name, namespaced: r.namespaced })
+          return kinds
+        })
+        .catch(err => {
+          this.groups.delete(apiVersion)
+          if (err instanceof ApiError && err.code === 404) return undefined
+          throw err
+        })
+      this.groups.set(apiVersion, entry)
+    }
+    return entry
+  }
+
+  /** URL path of an object (name given) or of its collection. */
+  async path(ref: ObjectRef, subresource?: string): Promise<string> {
+    const r = await this.resource(ref.apiVersion, ref.kind)
+    const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`
+    const ns = r.namespaced && ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : ''
+    const name = ref.name ? `/${encodeURIComponent(ref.name)}` : ''
+    return `${base}${ns}/${r.plural}${name}${subresource ? `/${subresource}` : ''}`
+  }
+
+  /** GET that answers undefined for 404. */
+  async get<T = KubeObject>(ref: ObjectRef, signal?: AbortSignal): Promise<T | undefined> {
+    try {
+      return await this.request<T>('GET', await this.path(ref), { signal })
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return undefined
+      throw err
+    }
+  }
+}
+
+const clients = new WeakMap<KubeConfig, Kube>()
+
+/** The Kube for a KubeConfig, made once so discovery is fetched once per run. */
+export function kube(config: KubeConfig): Kube {
+  let k = clients.get(config)
+  if (!k) clients.set(config, (k = new Kube(config)))
+  return k
+}
+
+/** Checks the server answers and the credentials are accepted, with one clear line if not. */
+export async function checkConnection(config: KubeConfig, signal?: AbortSignal): Promise<string> {
+  const k = kube(config)
+  const timeout = AbortSignal.timeout(15_000)
+  try {
+    const v = await k.request<{ gitVersion?: string }>('GET', '/version', { signal: signal ? AbortSignal.any([signal, timeout]) : timeout })
+    return v.gitVersion ?? 'unknown'
+  } catch (err) {
+    if (timeout.aborted) throw new DeployError(`the API server ${k.server} did not answer within 15s`, { input: 'kubeconfig' })
+    if (err instanceof ApiError && err.code === 401)
+      throw new DeployError(`the API server ${k.server} rejected the credentials of context '${config.getCurrentContext()}' (401)`, {
+        input: 'kubeconfig',
+        hint: 'the token or client certificate is expired or wrong'
+      })
+    throw err
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
