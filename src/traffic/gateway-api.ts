@@ -1,0 +1,72 @@
+// Gateway API: the app's HTTPRoute itself is edited. Each rule to the stable Service gets the
+// canary Service beside it with weights stable 100-w / canary w, and a header rule ahead of it
+// for probes. The original rules are kept in an annotation on the route, so a later run can
+// restore them even when this one was killed.
+import { DeployError } from '../errors.js'
+import type { Kube } from '../kube/client.js'
+import type { KubeObject } from '../manifests/types.js'
+import { canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
+import { FIELD_MANAGER, MERGE_PATCH, type TrafficRouter } from './router.js'
+
+export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
+const API = 'gateway.networking.k8s.io/v1'
+
+/** The rules a route had before a canary touched it; undefined when no canary did. */
+export function originalRules(route: KubeObject): RouteRule[] | undefined {
+  const text = route.metadata.annotations?.[ORIGINAL_RULES]
+  return text === undefined ? undefined : (JSON.parse(text) as RouteRule[])
+}
+
+/** Merge patch that puts the original rules back and forgets them. */
+export function restorePatch(rules: RouteRule[]): unknown {
+  return { metadata: { annotations: { [ORIGINAL_RULES]: null } }, spec: { rules } }
+}
+
+export class GatewayRouter implements TrafficRouter {
+  readonly name = 'gateway-api' as const
+  readonly resource: string
+  private original?: RouteRule[]
+
+  constructor(
+    private readonly k: Kube,
+    private readonly plan: CanaryPlan
+  ) {
+    this.resource = `HTTPRoute/${plan.namespace}/${plan.route!.name}`
+  }
+
+  async prepare(signal: AbortSignal): Promise<void> {
+    const live = await this.k.get(this.ref(), signal)
+    if (!live) throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
+    // The live rules carry the API server's defaults; they are what a restore must put back.
+    this.original = originalRules(live) ?? rulesOf(live)
+    await this.patch({ metadata: { annotations: { [ORIGINAL_RULES]: JSON.stringify(this.original) } }, spec: { rules: this.rules(0) } }, signal)
+  }
+
+  async setWeight(weight: number, signal: AbortSignal): Promise<void> {
+    await this.patch({ spec: { rules: this.rules(weight) } }, signal)
+  }
+
+  async remove(signal: AbortSignal): Promise<void> {
+    if (!this.original) {
+      const live = await this.k.get(this.ref(), signal)
+      this.original = live && originalRules(live)
+      if (!this.original) return
+    }
+    // One patch: the split and the header rule vanish together, weight 0 is implied.
+    await this.patch(restorePatch(this.original), signal)
+    this.original = undefined
+  }
+
+  private rules(weight: number): RouteRule[] {
+    const p = this.plan
+    return canaryRouteRules(this.original!, p.stableService, p.canary.service.metadata.name, p.namespace, weight, p.header)
+  }
+
+  private ref() {
+    return { apiVersion: API, kind: 'HTTPRoute', namespace: this.plan.namespace, name: this.plan.route!.name }
+  }
+
+  private async patch(body: unknown, signal: AbortSignal): Promise<void> {
+    await this.k.request('PATCH', await this.k.path(this.ref()), { body, contentType: MERGE_PATCH, query: { fieldManager: FIELD_MANAGER }, signal })
+  }
+}

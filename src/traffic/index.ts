@@ -1,0 +1,14 @@
+// The router a run asked for, built from the canary plan.
+import type { TrafficRouterName } from '../inputs.js'
+import type { Kube } from '../kube/client.js'
+import type { CanaryPlan } from '../strategies/canary-plan.js'
+import { GatewayRouter } from './gateway-api.js'
+import { NginxRouter } from './nginx.js'
+import type { Apply, TrafficRouter } from './router.js'
+
+export type { Apply, TrafficRouter } from './router.js'
+
+export function makeRouter(name: TrafficRouterName, k: Kube, plan: CanaryPlan, apply: Apply): TrafficRouter {
+  if (name === 'gateway-api') return new GatewayRouter(k, plan)
+  return new NginxRouter(k, plan.canary.ingress!, apply)
+}
