@@ -1,0 +1,68 @@
+// Runs the bundled action (dist/index.js) as the GitHub runner does: inputs as INPUT_* variables,
+// outputs, state and the job summary through the runner's files, then the post step with the
+// saved state. Tests read what a workflow would see.
+import { spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+const repo = path.resolve(import.meta.dirname, '../..')
+
+export interface ActionRun {
+  code: number
+  /** stdout and stderr of the main step, interleaved as the log shows them */
+  log: string
+  outputs: Record<string, string>
+  summary: string
+  postLog: string
+}
+
+/** Reads a runner file-command file (NAME<<DELIM\nvalue\nDELIM). */
+export function readCommandFile(file: string): Record<string, string> {
+  const values: Record<string, string> = {}
+  const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n') : []
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
+    if (!m) continue
+    const body: string[] = []
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) body.push(lines[i])
+    values[m[1]] = body.join('\n')
+  }
+  return values
+}
+
+export function runAction(inputs: Record<string, string>, opts: { env?: Record<string, string>; cwd?: string } = {}): ActionRun {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-run-'))
+  const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
+  const base: Record<string, string> = { RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true' }
+  for (const [key, name] of Object.entries(files)) {
+    base[key] = path.join(dir, name)
+    fs.writeFileSync(base[key], '')
+  }
+  const env = { ...process.env, ...base, ...opts.env }
+  for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
+  const step = (extra: Record<string, string>) =>
+    spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], {
+      cwd: opts.cwd ?? repo,
+      env: { ...env, ...extra },
+      encoding: 'utf8',
+      timeout: 280_000
+    })
+  const main = step({})
+  const state = Object.fromEntries(Object.entries(readCommandFile(base.GITHUB_STATE)).map(([k, v]) => [`STATE_${k}`, v]))
+  const post = step(state)
+  const run = {
+    code: main.status ?? -1,
+    log: `${main.stdout}${main.stderr}`,
+    outputs: readCommandFile(base.GITHUB_OUTPUT),
+    summary: fs.readFileSync(base.GITHUB_STEP_SUMMARY, 'utf8'),
+    postLog: `${post.stdout}${post.stderr}`
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+  return run
+}
+
+/** The ::error:: lines of a log: what the runner shows as the failure. */
+export function errorLines(log: string): string[] {
+  return log.split('\n').filter(l => l.startsWith('::error'))
+}
