@@ -20,6 +20,13 @@ export interface Origin {
   file: string
   /** 1-based line of the document's first line */
   line: number
+  /**
+   * 1-based line of nodes inside the document, keyed by dotted path ('spec.template.spec.containers.0');
+   * absent for kustomize output, which carries no per-file positions.
+   */
+  lines?: Record<string, number>
+  /** set when the document came out of `kustomize build`: file is then the overlay's kustomization file */
+  rendered?: boolean
 }
 
 export interface Manifest {
