@@ -5,7 +5,7 @@
 import { DeployError } from '../errors.js'
 import type { Kube } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
-import { canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
+import { CANARY_OF, canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
 import { FIELD_MANAGER, MERGE_PATCH, type TrafficRouter } from './router.js'
 
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
@@ -19,7 +19,7 @@ export function originalRules(route: KubeObject): RouteRule[] | undefined {
 
 /** Merge patch that puts the original rules back and forgets them. */
 export function restorePatch(rules: RouteRule[]): unknown {
-  return { metadata: { annotations: { [ORIGINAL_RULES]: null } }, spec: { rules } }
+  return { metadata: { annotations: { [ORIGINAL_RULES]: null, [CANARY_OF]: null } }, spec: { rules } }
 }
 
 export class GatewayRouter implements TrafficRouter {
@@ -39,10 +39,12 @@ export class GatewayRouter implements TrafficRouter {
     if (!live) throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
     // The live rules carry the API server's defaults; they are what a restore must put back.
     this.original = originalRules(live) ?? rulesOf(live)
-    await this.patch({ metadata: { annotations: { [ORIGINAL_RULES]: JSON.stringify(this.original) } }, spec: { rules: this.rules(0) } }, signal)
+    const annotations = { [ORIGINAL_RULES]: JSON.stringify(this.original), [CANARY_OF]: this.plan.stable.object.metadata.name }
+    await this.patch({ metadata: { annotations }, spec: { rules: this.rules(0) } }, signal)
   }
 
   async setWeight(weight: number, signal: AbortSignal): Promise<void> {
+    if (!this.original) return // not prepared: the route carries no canary
     await this.patch({ spec: { rules: this.rules(weight) } }, signal)
   }
 
