@@ -1,0 +1,60 @@
+// Finds the pod specs inside any object, the way kustomize's image transformer does: every
+// mapping holding a `containers` or `initContainers` list, wherever it sits (Pod spec,
+// spec.template.spec, spec.jobTemplate.spec.template.spec, or a custom resource's own path).
+// `ephemeralContainers` are left out on purpose: they cannot be set by create or apply (only
+// through the pods/ephemeralcontainers subresource), and kustomize does not touch them either.
+import type { KubeObject } from './types.js'
+
+export interface Container {
+  name?: string
+  image?: unknown
+  [key: string]: unknown
+}
+
+export interface PodSpecAt {
+  /** dotted path of the pod spec inside the object ('' when the object's root holds the lists) */
+  path: string
+  spec: Record<string, unknown>
+}
+
+export interface ContainerAt {
+  /** dotted path of the container ('spec.template.spec.initContainers.0') */
+  path: string
+  container: Container
+  init: boolean
+}
+
+/** Every pod spec in the object; none for CustomResourceDefinitions, whose schemas name such fields. */
+export function podSpecs(object: KubeObject): PodSpecAt[] {
+  if (object.kind === 'CustomResourceDefinition') return []
+  const out: PodSpecAt[] = []
+  const walk = (node: unknown, at: string): void => {
+    if (Array.isArray(node)) {
+      node.forEach((item, i) => walk(item, join(at, String(i))))
+      return
+    }
+    if (!node || typeof node !== 'object') return
+    const map = node as Record<string, unknown>
+    if (Array.isArray(map.containers) || Array.isArray(map.initContainers)) out.push({ path: at, spec: map })
+    for (const [key, value] of Object.entries(map)) if (key !== 'containers' && key !== 'initContainers') walk(value, join(at, key))
+  }
+  walk(object, '')
+  return out
+}
+
+/** The containers and init containers of one pod spec, with their paths. */
+export function containersOf(pod: PodSpecAt): ContainerAt[] {
+  const out: ContainerAt[] = []
+  for (const key of ['initContainers', 'containers'] as const) {
+    const list = pod.spec[key]
+    if (!Array.isArray(list)) continue
+    list.forEach((c, i) => {
+      if (c && typeof c === 'object') out.push({ path: join(pod.path, `${key}.${i}`), container: c as Container, init: key === 'initContainers' })
+    })
+  }
+  return out
+}
+
+function join(at: string, key: string): string {
+  return at ? `${at}.${key}` : key
+}
