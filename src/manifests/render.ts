@@ -1,0 +1,67 @@
+// Kustomize I/O: find an overlay's kustomization file and render the overlay with the real
+// kustomize (`kustomize build`, else `kubectl kustomize`). Rendered objects point at the
+// overlay's kustomization file, line 1: kustomize's output carries no per-file positions.
+import { execFile } from 'node:child_process'
+import { promises as fs } from 'node:fs'
+import * as path from 'node:path'
+import { DeployError, oneLine } from '../errors.js'
+import { KUSTOMIZATION_FILES } from './kustomize.js'
+import { parseManifests } from './load.js'
+import type { Manifest } from './types.js'
+
+/** The overlay's kustomization file; exactly one of the names kustomize accepts must exist. */
+export async function findKustomization(dir: string): Promise<string> {
+  const stat = await fs.stat(dir).catch(() => undefined)
+  if (!stat?.isDirectory()) throw new DeployError(`overlay directory '${dir}' does not exist`, { input: 'kustomize' })
+  // readdir, not stat: on a case-insensitive disk 'Kustomization' would also stat as present.
+  const names = await fs.readdir(dir)
+  const present = KUSTOMIZATION_FILES.filter(name => names.includes(name))
+  if (!present.length) throw new DeployError(`overlay '${dir}' has no ${KUSTOMIZATION_FILES.join(', ')}`, { input: 'kustomize' })
+  if (present.length > 1) throw new DeployError(`overlay '${dir}' has several kustomization files (${present.join(', ')}); keep one`, { input: 'kustomize' })
+  return path.join(dir, present[0])
+}
+
+/** Which program renders: `kustomize build` when on PATH, else `kubectl kustomize`. */
+export type Renderer = { file: string; args: string[] }
+
+export const RENDERERS: Renderer[] = [
+  { file: 'kustomize', args: ['build'] },
+  { file: 'kubectl', args: ['kustomize'] }
+]
+
+/** Runs kustomize on the overlay and parses its output; a failure is one line with kustomize's own message. */
+export async function renderOverlay(dir: string, renderers: Renderer[] = RENDERERS): Promise<Manifest[]> {
+  const file = await findKustomization(dir)
+  let lastMissing = ''
+  for (const r of renderers) {
+    const result = await run(r.file, [...r.args, dir])
+    if (result.missing) {
+      lastMissing = r.file
+      continue
+    }
+    if (result.code !== 0) {
+      const message = oneLine(result.stderr || result.stdout).replace(/^(error|Error): /, '')
+      throw new DeployError(`kustomize failed to render overlay '${dir}': ${message || `exit code ${result.code}`}`, { input: 'kustomize' })
+    }
+    return parseManifests(result.stdout, file).map(m => ({ object: m.object, origin: { file, line: 1, rendered: true } }))
+  }
+  throw new DeployError(`cannot render overlay '${dir}': neither kustomize nor kubectl is on PATH (last tried ${lastMissing})`, {
+    input: 'kustomize'
+  })
+}
+
+interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+  missing: boolean
+}
+
+function run(file: string, args: string[]): Promise<RunResult> {
+  return new Promise(resolve => {
+    execFile(file, args, { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+      resolve({ code, stdout, stderr, missing: (error as NodeJS.ErrnoException | null)?.code === 'ENOENT' })
+    })
+  })
+}
