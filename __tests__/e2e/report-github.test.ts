@@ -240,7 +240,8 @@ describe('job summary', () => {
 describe('the stand-in itself', () => {
   it('rejects and records a wrong path, verb or body', async () => {
     const o = octokit()
-    await expect(o.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo, issue_number: 1, text: 'typo' })).rejects.toMatchObject({ status: 422 })
+    const createComment: string = 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments' // untyped: the body is wrong on purpose
+    await expect(o.request(createComment, { owner, repo, issue_number: 1, text: 'typo' })).rejects.toMatchObject({ status: 422 })
     await expect(o.request('GET /repos/{owner}/{repo}/no-such-thing', { owner, repo })).rejects.toMatchObject({ status: 404 })
     await expect(o.request('PUT /repos/{owner}/{repo}/deployments', { owner, repo })).rejects.toMatchObject({ status: 404 })
     expect(gh.violations.map(v => `${v.method} ${v.status}`)).toEqual(['POST 422', 'GET 404', 'PUT 404'])
