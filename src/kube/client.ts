@@ -54,6 +54,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>
   body?: unknown
   contentType?: string
+  /** Accept header; JSON unless asked (logs are text) */
+  accept?: string
   signal?: AbortSignal
 }
 
@@ -73,6 +75,14 @@ export interface ObjectRef {
 }
 
 const http = new IsomorphicFetchHttpLibrary()
+
+/** No answer at all (refused, reset, DNS); waits retry these until their deadline. */
+export class UnreachableError extends DeployError {}
+
+/** Worth retrying inside a deadline: no answer, throttling, or a server-side failure. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof UnreachableError || (err instanceof ApiError && (err.code === 429 || err.code >= 500))
+}
 
 /** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
 export class Kube {
@@ -99,7 +109,7 @@ export class Kube {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
     await this.kc.applySecurityAuthentication(ctx)
-    ctx.setHeaderParam('Accept', 'application/json')
+    ctx.setHeaderParam('Accept', opts.accept ?? 'application/json')
     if (opts.body !== undefined) {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
       ctx.setBody(JSON.stringify(opts.body))
@@ -113,7 +123,7 @@ export class Kube {
       text = await res.body.text()
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err
-      throw new DeployError(`the API server ${this.server} did not answer: ${networkCause(err)}`, {
+      throw new UnreachableError(`the API server ${this.server} did not answer: ${networkCause(err)}`, {
         hint: 'check the kubeconfig server address and that the cluster is reachable from the runner'
       })
     }

@@ -1,0 +1,75 @@
+import { describe, expect, it } from '@jest/globals'
+import { formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
+import type { KubeObject } from '../../src/manifests/types.js'
+
+const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}): KubeObject =>
+  ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'apps', ...meta }, status }) as KubeObject
+const waitingIn = (reason: string, message = '', extra: Record<string, unknown> = {}) =>
+  pod({ phase: 'Pending', containerStatuses: [{ name: 'web', image: 'reg/web:1', state: { waiting: { reason, message } }, ...extra }] })
+
+describe('podProblem', () => {
+  it.each<[string, KubeObject, string | undefined]>([
+    ['ImagePullBackOff', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1"'), 'ImagePullBackOff'],
+    ['ErrImagePull for a missing tag', waitingIn('ErrImagePull', 'rpc error: manifest unknown'), 'ErrImagePull'],
+    ['ErrImagePull that may be a blip waits for the back-off', waitingIn('ErrImagePull', 'i/o timeout'), undefined],
+    ['CreateContainerConfigError', waitingIn('CreateContainerConfigError', 'secret "db" not found'), 'CreateContainerConfigError'],
+    [
+      'CrashLoopBackOff',
+      pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] }),
+      'CrashLoopBackOff'
+    ],
+    ['OOMKilled', pod({ phase: 'Running', containerStatuses: [{ name: 'web', state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), 'OOMKilled'],
+    ['init container crash', pod({ phase: 'Pending', initContainerStatuses: [{ name: 'migrate', state: { waiting: { reason: 'CrashLoopBackOff' } } }] }), 'CrashLoopBackOff'],
+    ['ContainerCreating is normal', waitingIn('ContainerCreating'), undefined],
+    ['running and ready', pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: true, state: { running: {} } }] }), undefined],
+    ['terminating pods are ignored', { ...waitingIn('ImagePullBackOff'), metadata: { name: 'x', deletionTimestamp: 'now' } } as KubeObject, undefined],
+    [
+      'unschedulable for long',
+      pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes' }] }, { creationTimestamp: '2000-01-01T00:00:00Z' }),
+      'Unschedulable'
+    ],
+    [
+      'unschedulable just now',
+      pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] }, { creationTimestamp: new Date().toISOString() }),
+      undefined
+    ]
+  ])('%s', (_n, p, reason) => {
+    expect(podProblem(p)?.reason).toBe(reason)
+  })
+
+  it('crash loop message says restarts and the last exit', () => {
+    const p = pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] })
+    expect(podProblem(p)).toEqual({ reason: 'CrashLoopBackOff', message: 'container web keeps crashing: restarted 4 times (last exit code 1, Error)', container: 'web', restarted: true })
+  })
+})
+
+describe('probe failures from events', () => {
+  const unhealthy = (count: number, message = 'Readiness probe failed: HTTP probe failed with statuscode: 500') => ({ reason: 'Unhealthy', count, message, lastTimestamp: '2026-01-01T00:00:00Z' })
+  it.each([
+    ['below the threshold', [unhealthy(PROBE_FAILURES - 1)], undefined],
+    ['at the threshold', [unhealthy(PROBE_FAILURES)], 'ProbeFailure'],
+    ['summed across events', [unhealthy(1), unhealthy(2)], 'ProbeFailure'],
+    ['other reasons do not count', [{ reason: 'Pulled', count: 10 }], undefined]
+  ])('%s', (_n, events, reason) => expect(probeProblem(events)?.reason).toBe(reason))
+})
+
+describe('events and hints', () => {
+  it('keeps the newest events, oldest first, with repeat counts', () => {
+    const events = [
+      { type: 'Normal', reason: 'Scheduled', message: 'assigned', lastTimestamp: '2026-01-01T00:00:01Z' },
+      { type: 'Warning', reason: 'Failed', message: 'Failed to pull image', count: 3, lastTimestamp: '2026-01-01T00:00:03Z' },
+      { type: 'Normal', reason: 'Pulling', message: 'pulling', lastTimestamp: '2026-01-01T00:00:02Z' }
+    ]
+    expect(formatEvents(events, 2)).toEqual(['Normal Pulling: pulling', 'Warning Failed: Failed to pull image (x3)'])
+  })
+
+  it.each([
+    ['ImagePullBackOff', /registry|tag/],
+    ['ErrImagePull', /registry|tag/],
+    ['CrashLoopBackOff', /environment|port/],
+    ['CreateContainerConfigError', /ConfigMap|Secret/],
+    ['OOMKilled', /limits.memory/],
+    ['ProbeFailure', /initialDelaySeconds/],
+    ['Unschedulable', /requests/]
+  ])('hint for %s', (reason, hint) => expect(hintFor(reason)).toMatch(hint))
+})

@@ -1,0 +1,198 @@
+import { describe, expect, it } from '@jest/globals'
+import { changeOf, checkDocuments, conflictSummary, phaseOf, withNamespace } from '../../src/kube/apply.js'
+import { cleanForDiff, renderDiff } from '../../src/kube/diff.js'
+import { describeStatus, rbacVerb } from '../../src/kube/errors.js'
+import { expiredByClock, lockName, microTime } from '../../src/kube/lock.js'
+import { changed, previousImage, templateOf, undoable } from '../../src/kube/rollback.js'
+import { DeployError } from '../../src/errors.js'
+import type { KubeObject, Manifest } from '../../src/manifests/types.js'
+
+const m = (object: KubeObject, line = 1): Manifest => ({ object, origin: { file: 'k8s/app.yaml', line } })
+const o = (apiVersion: string, kind: string, name = 'web', extra: Record<string, unknown> = {}): KubeObject => ({ apiVersion, kind, metadata: { name }, ...extra })
+
+describe('apply planning', () => {
+  it.each([
+    ['v1', 'Namespace', 'namespace'],
+    ['apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'crd'],
+    ['apps/v1', 'Deployment', 'rest'],
+    ['example.com/v1', 'Namespace', 'rest']
+  ])('%s %s goes in phase %s', (apiVersion, kind, phase) => {
+    expect(phaseOf({ apiVersion, kind })).toBe(phase)
+  })
+
+  it.each<[string, boolean, string | undefined, string | undefined]>([
+    ['namespaced without one gets the default', true, undefined, 'apps'],
+    ['namespaced keeps its own', true, 'own', 'own'],
+    ['cluster-scoped never gets one', false, undefined, undefined],
+    ['cluster-scoped loses a stray one', false, 'own', undefined]
+  ])('%s', (_n, namespaced, given, expected) => {
+    const obj = o('v1', 'ConfigMap', 'c', {})
+    if (given) obj.metadata.namespace = given
+    expect(withNamespace(obj, namespaced, 'apps').metadata.namespace).toBe(expected)
+    expect(obj.metadata.namespace).toBe(given)
+  })
+
+  it.each<[string, Manifest[], RegExp | undefined]>([
+    ['fine', [m(o('v1', 'ConfigMap', 'a')), m(o('v1', 'ConfigMap', 'b'))], undefined],
+    ['duplicate names both places', [m(o('v1', 'ConfigMap', 'a'), 3), m(o('v1', 'ConfigMap', 'a'), 9)], /defined twice \(also at k8s\/app.yaml:3\)/],
+    ['same name, other kind is fine', [m(o('v1', 'ConfigMap', 'a')), m(o('v1', 'Secret', 'a'))], undefined],
+    ['generateName', [m({ apiVersion: 'v1', kind: 'Pod', metadata: { name: '', generateName: 'x-' } })], /generateName cannot be applied/],
+    ['no kind', [m({ apiVersion: 'v1', kind: '', metadata: { name: 'a' } })], /no apiVersion or kind/]
+  ])('checkDocuments: %s', (_n, docs, error) => {
+    if (!error) return expect(() => checkDocuments(docs)).not.toThrow()
+    expect(() => checkDocuments(docs)).toThrow(error)
+    try {
+      checkDocuments(docs)
+    } catch (err) {
+      expect((err as DeployError).line()).toMatch(/^k8s\/app.yaml:\d+: /)
+    }
+  })
+
+  const rv = (v: string): KubeObject => ({ ...o('v1', 'ConfigMap'), metadata: { name: 'web', resourceVersion: v } })
+  it.each([
+    ['new object', undefined, rv('5'), 201, 'created'],
+    ['rv kept', rv('5'), rv('5'), 200, 'unchanged'],
+    ['rv moved', rv('5'), rv('6'), 200, 'configured']
+  ] as const)('change: %s', (_n, before, after, code, change) => {
+    expect(changeOf(before, after, code)).toBe(change)
+  })
+
+  it('conflict summary keeps the managers and fields', () => {
+    expect(conflictSummary('Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas')).toBe(
+      'conflict with "kubectl-edit" using apps/v1: .spec.replicas'
+    )
+  })
+})
+
+describe('API failures as one line', () => {
+  const ctx = { verb: 'apply', resource: 'Deployment/team-a/web', rbacResource: 'deployments.apps', namespace: 'team-a' }
+  it.each<[string, number, Record<string, unknown>, RegExp, RegExp | undefined]>([
+    [
+      'forbidden names user, verb, resource and namespace',
+      403,
+      { reason: 'Forbidden', message: 'deployments.apps "web" is forbidden: User "system:serviceaccount:team-a:d" cannot patch resource "deployments"' },
+      /forbidden: system:serviceaccount:team-a:d cannot patch deployments.apps in namespace team-a/,
+      /grant 'patch' on 'deployments.apps'/
+    ],
+    [
+      'invalid lists field paths',
+      422,
+      { reason: 'Invalid', message: 'x', details: { causes: [{ field: 'spec.replicas', message: 'Invalid value: -1: must be >= 0' }, { field: 'spec.template.spec.containers[0].image', message: 'Required value' }] } },
+      /invalid: spec.replicas: Invalid value: -1: must be >= 0; spec.template.spec.containers\[0\].image: Required value/,
+      undefined
+    ],
+    [
+      'immutable selector hints at a new object',
+      422,
+      { reason: 'Invalid', details: { causes: [{ field: 'spec.selector', message: 'Invalid value: ...: field is immutable' }] } },
+      /spec.selector: .*immutable/,
+      /recreated/
+    ],
+    ['strict decoding', 400, { reason: 'BadRequest', message: 'strict decoding error: unknown field "spec.replicsa"' }, /invalid: strict decoding error: unknown field "spec.replicsa"/, undefined],
+    ['unauthorized', 401, {}, /rejected the credentials/, /expired/],
+    ['other', 500, { reason: 'InternalError', message: 'etcd down' }, /500 InternalError: etcd down/, undefined]
+  ])('%s', (_n, code, status, message, hint) => {
+    const d = describeStatus(code, status, ctx)
+    expect(d.message).toMatch(message)
+    if (hint) expect(d.hint).toMatch(hint)
+    else expect(d.hint).toBeUndefined()
+  })
+
+  it.each([
+    ['apply', 'patch'],
+    ['read', 'get'],
+    ['watch', 'watch']
+  ])('rbac verb of %s is %s', (verb, expected) => expect(rbacVerb(verb)).toBe(expected))
+})
+
+describe('diff rendering', () => {
+  const live = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: 'c',
+      namespace: 'n',
+      uid: 'u',
+      resourceVersion: '1',
+      generation: 1,
+      creationTimestamp: 't',
+      managedFields: [{}],
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' }
+    },
+    data: { a: '1' },
+    status: { x: 1 }
+  } as KubeObject
+  it('removes noise fields and an emptied annotation map', () => {
+    expect(cleanForDiff(live)).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'n' }, data: { a: '1' } })
+  })
+  it('shows only real changes; new objects all added', () => {
+    const planned = { ...live, metadata: { ...live.metadata, resourceVersion: '2' }, data: { a: '2' } } as KubeObject
+    const same = { ...live, metadata: { ...live.metadata, resourceVersion: '9' } } as KubeObject
+    const { text, changed } = renderDiff([
+      { resource: 'ConfigMap/n/c', live, planned },
+      { resource: 'ConfigMap/n/same', live, planned: same },
+      { resource: 'ConfigMap/n/new', planned: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new' } } }
+    ])
+    expect(changed).toBe(2)
+    expect(text).toContain('--- live/ConfigMap/n/c')
+    expect(text).toContain('-  a: "1"')
+    expect(text).toContain('+  a: "2"')
+    expect(text).not.toContain('ConfigMap/n/same')
+    expect(text).toContain('--- /dev/null')
+    expect(text).toContain('+kind: ConfigMap')
+    expect(text).not.toMatch(/managedFields|resourceVersion|uid:/)
+  })
+})
+
+describe('deploy lock', () => {
+  it.each([
+    ['production', 'kube-ship-production'],
+    ['PR 42/preview', 'kube-ship-pr-42-preview'],
+    ['--', 'kube-ship-default']
+  ])('lock name for %s', (env, name) => expect(lockName(env)).toBe(name))
+
+  it('MicroTime has six fractional digits', () => {
+    expect(microTime(Date.parse('2026-11-25T10:00:00.123Z'))).toBe('2026-11-25T10:00:00.123000Z')
+  })
+
+  const now = Date.parse('2026-11-25T10:00:00Z')
+  it.each([
+    ['renewed just now', { renewTime: '2026-11-25T09:59:50.000000Z', leaseDurationSeconds: 30 }, false],
+    ['within one duration of skew slack', { renewTime: '2026-11-25T09:59:10.000000Z', leaseDurationSeconds: 30 }, false],
+    ['long gone', { renewTime: '2026-11-25T09:00:00.000000Z', leaseDurationSeconds: 30 }, true],
+    ['never renewed', {}, true]
+  ])('expired by clock: %s', (_n, spec, expected) => expect(expiredByClock(spec, now)).toBe(expected))
+})
+
+describe('rollback decisions', () => {
+  const dep = (revision: string, image: string): KubeObject =>
+    ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', annotations: { 'deployment.kubernetes.io/revision': revision } },
+      spec: { template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image }] } } }
+    }) as KubeObject
+
+  it.each([
+    ['same revision and template', dep('1', 'a'), dep('1', 'a'), false],
+    ['revision moved', dep('1', 'a'), dep('2', 'b'), true],
+    ['template changed before the revision moved', dep('1', 'a'), dep('1', 'b'), true]
+  ])('changed: %s', (_n, before, live, expected) => expect(changed(before, live)).toBe(expected))
+
+  it('a ReplicaSet template loses pod-template-hash (kubectl rollout undo)', () => {
+    const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'web-abc' }, spec: { template: { metadata: { labels: { app: 'web', 'pod-template-hash': 'abc' } } } } } as KubeObject
+    expect(templateOf(rs)).toEqual({ metadata: { labels: { app: 'web' } } })
+    expect((rs as any).spec.template.metadata.labels['pod-template-hash']).toBe('abc')
+  })
+
+  it('previous image comes from the first workload that existed', () => {
+    const t = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'x' }
+    expect(previousImage([{ target: t, resource: 'a' }, { target: t, resource: 'b', before: dep('3', 'reg/web@sha256:1') }])).toBe('reg/web@sha256:1')
+    expect(previousImage([{ target: t, resource: 'a' }])).toBeUndefined()
+  })
+
+  it('only apps/v1 Deployments, StatefulSets and DaemonSets are undoable', () => {
+    const docs = [o('apps/v1', 'Deployment'), o('apps/v1', 'StatefulSet'), o('apps/v1', 'DaemonSet'), o('batch/v1', 'Job'), o('v1', 'Service')].map(x => m(x))
+    expect(undoable(docs).map(d => d.object.kind)).toEqual(['Deployment', 'StatefulSet', 'DaemonSet'])
+  })
+})

@@ -1,0 +1,61 @@
+// HTTP health gates after a rollout: each URL is probed until it answers the expected status,
+// with backoff, within the run's deadline. A new version often needs a moment behind its
+// Service/Ingress, so one failed request proves nothing; a gate fails only when its attempts
+// or the deadline run out.
+import type { HealthCheck } from '../inputs.js'
+import type { HealthResult } from '../report/model.js'
+import { networkCause } from '../kube/errors.js'
+import { sleep } from '../kube/pool.js'
+
+export interface ProbeOptions {
+  signal: AbortSignal
+  /** extra request headers, e.g. the canary header that routes to the canary */
+  headers?: Record<string, string>
+  /** attempts per URL (default 10) */
+  attempts?: number
+  /** first pause between attempts; doubles up to maxDelayMs */
+  initialDelayMs?: number
+  maxDelayMs?: number
+  /** one request's limit */
+  requestTimeoutMs?: number
+}
+
+/** Pure: does a status satisfy the check (its expected status, else any 2xx)? */
+export function statusMatches(expected: number | undefined, got: number): boolean {
+  return expected === undefined ? got >= 200 && got < 300 : got === expected
+}
+
+/** Pure: the pause before attempt n+1 (n from 1), doubling from initial up to max. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** (attempt - 1))
+}
+
+/** Probes every check concurrently; one HealthResult per check, in order. */
+export function probeHealth(checks: HealthCheck[], opts: ProbeOptions): Promise<HealthResult[]> {
+  return Promise.all(checks.map(c => probeOne(c, opts)))
+}
+
+async function probeOne(check: HealthCheck, opts: ProbeOptions): Promise<HealthResult> {
+  const attempts = opts.attempts ?? 10
+  const expected = check.status ? String(check.status) : '2xx'
+  let last = 'not probed'
+  let status: number | undefined
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (opts.signal.aborted) return { url: check.url, ok: false, status, attempts: attempt - 1, message: `deadline reached: ${last}` }
+    try {
+      const res = await fetch(check.url, {
+        headers: opts.headers,
+        redirect: 'manual',
+        signal: AbortSignal.any([opts.signal, AbortSignal.timeout(opts.requestTimeoutMs ?? 5000)])
+      })
+      await res.body?.cancel()
+      status = res.status
+      if (statusMatches(check.status, res.status)) return { url: check.url, ok: true, status, attempts: attempt, message: `${res.status} after ${attempt} attempt${attempt > 1 ? 's' : ''}` }
+      last = `expected ${expected}, got ${res.status}`
+    } catch (err) {
+      last = (err as Error).name === 'TimeoutError' ? `no answer within ${(opts.requestTimeoutMs ?? 5000) / 1000}s` : `no answer: ${networkCause(err)}`
+    }
+    if (attempt < attempts) await sleep(backoffDelay(attempt, opts.initialDelayMs ?? 500, opts.maxDelayMs ?? 5000), opts.signal).catch(() => undefined)
+  }
+  return { url: check.url, ok: false, status, attempts, message: `${last} (after ${attempts} attempts)` }
+}

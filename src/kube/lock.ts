@@ -1,0 +1,183 @@
+// One deploy per environment at a time: a coordination.k8s.io Lease `kube-ship-<environment>` in
+// the target namespace. A second run waits (bounded), then fails naming the holder. The holder
+// renews the lease while it runs; the post step releases it even when the main step failed.
+// A lease its holder stopped renewing (a cancelled runner) is taken over once it has expired.
+//
+// Expiry is judged on our own clock twice over, since runners' clocks may disagree: a lease
+// whose renewTime + duration is more than one further duration in the past is expired at once;
+// otherwise it is expired when we have watched its resourceVersion not move for a full
+// duration (client-go's leader election observes the same way).
+import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { DeployError } from '../errors.js'
+import { type Kube, kube } from './client.js'
+import { ApiError, failure } from './errors.js'
+import { sleep } from './pool.js'
+
+export const LOCK_STATE = 'kube-ship-lock'
+const LEASE_SECONDS = 30
+
+export interface LockHandle {
+  namespace: string
+  name: string
+  holder: string
+  /** stops renewing; set while held in this process */
+  stop?: () => void
+}
+
+interface Lease {
+  apiVersion: 'coordination.k8s.io/v1'
+  kind: 'Lease'
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> }
+  spec: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number }
+}
+
+/** Pure: the Lease name for an environment (a DNS subdomain). */
+export function lockName(environment: string): string {
+  const slug = environment
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+  return `kube-ship-${slug || 'default'}`.slice(0, 253).replace(/[-.]+$/, '')
+}
+
+/** Pure: Kubernetes MicroTime (RFC 3339 with exactly six fractional digits). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+}
+
+/** Pure: has the holder stopped renewing, judged from renewTime alone (with one duration of slack for clock skew)? */
+export function expiredByClock(spec: Lease['spec'], now: number): boolean {
+  const duration = (spec.leaseDurationSeconds ?? LEASE_SECONDS) * 1000
+  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '')
+  return !Number.isFinite(renewed) || renewed + 2 * duration < now
+}
+
+let processHolder: string | undefined
+
+/** This run's identity as a holder: repository, run and attempt, plus a nonce for local runs. */
+export function holderIdentity(env: NodeJS.ProcessEnv = process.env): string {
+  const run = env.GITHUB_RUN_ID ? `${env.GITHUB_REPOSITORY ?? ''}/runs/${env.GITHUB_RUN_ID}/${env.GITHUB_RUN_ATTEMPT ?? '1'}` : `local/${process.pid}`
+  return `${run}#${randomBytes(3).toString('hex')}`
+}
+
+export interface AcquireOptions {
+  environment: string
+  namespace: string
+  /** how long to wait for another run's lease */
+  waitMs: number
+  signal?: AbortSignal
+  holder?: string
+  leaseSeconds?: number
+  /** poll interval while waiting */
+  pollMs?: number
+}
+
+/** Takes the environment's lease, waiting up to waitMs for another holder; renews it until released. */
+export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise<LockHandle> {
+  const k = kube(kc)
+  const name = lockName(opts.environment)
+  // One identity per process, so a nested acquire by the same run is re-entrant.
+  const holder = opts.holder ?? (processHolder ??= holderIdentity())
+  const seconds = opts.leaseSeconds ?? LEASE_SECONDS
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/leases`
+  const resource = `Lease/${opts.namespace}/${name}`
+  const ctx = { resource, rbacResource: 'leases.coordination.k8s.io', namespace: opts.namespace }
+  const giveUp = Date.now() + opts.waitMs
+  let seen: { rv?: string; since: number } = { since: Date.now() }
+  let told = false
+  for (;;) {
+    const now = Date.now()
+    const spec = { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(now), renewTime: microTime(now) }
+    let lease: Lease | undefined
+    try {
+      lease = await k.get<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: opts.namespace, name }, opts.signal)
+      if (!lease) {
+        await k.request('POST', path, { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'kube-ship' } }, spec }, signal: opts.signal })
+        return held(k, { namespace: opts.namespace, name, holder }, seconds)
+      }
+      if (lease.metadata.resourceVersion !== seen.rv) seen = { rv: lease.metadata.resourceVersion, since: now }
+      const current = lease.spec.holderIdentity
+      const stale = expiredByClock(lease.spec, now) || now - seen.since > (lease.spec.leaseDurationSeconds ?? seconds) * 1000
+      if (!current || current === holder || stale) {
+        if (current && current !== holder) core.info(`${resource}: taking over the expired lock of ${current}`)
+        const transitions = (lease.spec.leaseTransitions ?? 0) + (current === holder ? 0 : 1)
+        await k.request('PUT', `${path}/${encodeURIComponent(name)}`, { body: { ...lease, spec: { ...spec, leaseTransitions: transitions } }, signal: opts.signal })
+        return held(k, { namespace: opts.namespace, name, holder }, seconds)
+      }
+      if (!told) {
+        core.info(`environment '${opts.environment}' is locked by ${current} (since ${lease.spec.acquireTime ?? 'unknown'}); waiting up to ${Math.round(opts.waitMs / 1000)}s`)
+        told = true
+      }
+    } catch (err) {
+      // 409: another run created or updated the lease between our read and write; read again.
+      if (!(err instanceof ApiError && err.code === 409)) throw failure(err, { verb: lease ? 'update' : 'create', ...ctx })
+    }
+    if (Date.now() >= giveUp || opts.signal?.aborted)
+      throw new DeployError(`environment '${opts.environment}' is locked by ${lease?.spec.holderIdentity ?? 'another run'} since ${lease?.spec.acquireTime ?? 'unknown'}; gave up after ${Math.round(opts.waitMs / 1000)}s`, {
+        resource,
+        hint: `another deploy to this environment is running; its lock is released when it ends, or expires ${seconds}s after its last renewal`
+      })
+    await sleep(Math.min(opts.pollMs ?? 2000, Math.max(0, giveUp - Date.now())), opts.signal).catch(() => undefined)
+  }
+}
+
+function held(k: Kube, handle: LockHandle, seconds: number): LockHandle {
+  core.saveState(LOCK_STATE, JSON.stringify({ namespace: handle.namespace, name: handle.name, holder: handle.holder }))
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(handle.namespace)}/leases/${encodeURIComponent(handle.name)}`
+  let busy = false
+  const timer = setInterval(async () => {
+    if (busy) return
+    busy = true
+    try {
+      const lease = await k.request<Lease>('GET', path)
+      if (lease.spec.holderIdentity !== handle.holder) {
+        core.warning(`lost the deploy lock ${handle.namespace}/${handle.name} to ${lease.spec.holderIdentity}`)
+        clearInterval(timer)
+        return
+      }
+      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } } })
+    } catch {
+      // a missed renewal is retried at the next tick; the lease outlives two of them
+    } finally {
+      busy = false
+    }
+  }, (seconds * 1000) / 3)
+  timer.unref()
+  handle.stop = () => clearInterval(timer)
+  return handle
+}
+
+/**
+ * Releases the lease if this run still holds it. With no handle it reads the one the main step
+ * saved (the post step). Never throws: a lease left behind expires on its own.
+ */
+export async function releaseLock(kc: KubeConfig, handle?: LockHandle): Promise<boolean> {
+  const h = handle ?? savedLock()
+  if (!h) return false
+  h.stop?.()
+  const k = kube(kc)
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(h.namespace)}/leases/${encodeURIComponent(h.name)}`
+  try {
+    const lease = await k.request<Lease>('GET', path)
+    if (lease.spec.holderIdentity !== h.holder) return false
+    await k.request('DELETE', path, { body: { preconditions: { resourceVersion: lease.metadata.resourceVersion } } })
+    core.saveState(LOCK_STATE, '')
+    return true
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 404) return false
+    core.warning(`could not release the deploy lock ${h.namespace}/${h.name}: ${(err as Error).message}; it expires on its own`)
+    return false
+  }
+}
+
+function savedLock(): LockHandle | undefined {
+  const text = core.getState(LOCK_STATE)
+  if (!text) return undefined
+  try {
+    return JSON.parse(text) as LockHandle
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,371 @@
+// One concurrent wait for every applied workload under the run's single deadline. Objects of one
+// kind in one namespace share a list+watch (50 Deployments cost one watch, not 50); a watch that
+// ends is resumed from the last resourceVersion, and one that fails or answers 410 Gone re-lists
+// (level-triggered, like client-go's UntilWithSync), so an API server restart mid-wait costs a
+// retry, not the verdict. While workloads wait, one pod watch per namespace looks for pods of
+// the new revision that cannot start, and ends that workload's wait early with a diagnostic.
+import * as core from '@actions/core'
+import { Watch, type KubeConfig } from '@kubernetes/client-node'
+import type { Diagnostic } from '../../report/model.js'
+import { type KubeObject, resourceName } from '../../manifests/types.js'
+import { type Kube, isTransient, kube } from '../client.js'
+import { ApiError, failure } from '../errors.js'
+import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor, podProblem, probeProblem, type EventLike } from '../diagnose.js'
+import { sleep } from '../pool.js'
+import { type Verdict, evaluate } from './rules.js'
+
+export interface WaitTarget {
+  apiVersion: string
+  kind: string
+  namespace?: string
+  name: string
+}
+
+export interface WaitOutcome {
+  target: WaitTarget
+  /** kind/namespace/name */
+  resource: string
+  verdict: Verdict
+  /** from the start of the wait to the verdict */
+  durationMs: number
+  diagnostic?: Diagnostic
+  /** the last state seen */
+  object?: KubeObject
+}
+
+export interface WaitOptions {
+  /** the run's deadline; the wait ends with a timeout verdict when it aborts */
+  signal: AbortSignal
+  /** a workload's status line changed; core.info by default */
+  onStatus?: (resource: string, verdict: Verdict) => void
+  /** look at new pods and fail early (default true) */
+  diagnose?: boolean
+  /** how often failing-probe events are checked while waiting */
+  probeCheckMs?: number
+}
+
+interface Tracked {
+  target: WaitTarget
+  resource: string
+  obj?: KubeObject
+  last?: Verdict
+  outcome?: WaitOutcome
+}
+
+interface ListWatchHandlers {
+  onList(items: KubeObject[]): void
+  onEvent(type: string, obj: KubeObject): void
+  /** stop when this answers true */
+  finished(): boolean
+  /** what the failure line names when list/watch is refused */
+  what: { resource: string; rbacResource: string; namespace?: string }
+}
+
+const POD_WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job'])
+
+/** Waits until every target is done or failed, or the deadline passes; never throws for a failed rollout. */
+export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], opts: WaitOptions): Promise<WaitOutcome[]> {
+  const k = kube(kc)
+  const started = Date.now()
+  const stop = new AbortController()
+  const signal = AbortSignal.any([opts.signal, stop.signal])
+  const onStatus = opts.onStatus ?? ((resource: string, v: Verdict) => core.info(`${resource}: ${v.message}`))
+  const tracked: Tracked[] = targets.map(t => ({ target: t, resource: resourceName({ kind: t.kind, metadata: t }) }))
+  if (!tracked.length) return []
+
+  const finish = (t: Tracked, verdict: Verdict, diagnostic?: Diagnostic): void => {
+    if (t.outcome) return
+    t.outcome = { target: t.target, resource: t.resource, verdict, durationMs: Date.now() - started, diagnostic, object: t.obj }
+    if (verdict.message !== t.last?.message) onStatus(t.resource, verdict)
+    t.last = verdict
+    if (tracked.every(x => x.outcome)) stop.abort()
+  }
+  const update = (t: Tracked, obj: KubeObject): void => {
+    if (t.outcome) return
+    t.obj = obj
+    const v = evaluate(obj)
+    if (v.state !== 'waiting') return finish(t, v)
+    if (v.message !== t.last?.message) onStatus(t.resource, v)
+    t.last = v
+  }
+
+  const groups = new Map<string, Tracked[]>()
+  for (const t of tracked) {
+    const key = `${t.target.apiVersion}|${t.target.kind}|${t.target.namespace ?? ''}`
+    groups.set(key, [...(groups.get(key) ?? []), t])
+  }
+  const tasks: Promise<void>[] = [...groups.values()].map(g => watchGroup(k, g, signal, update, finish))
+  const pods = new PodWatch(k, tracked, finish, signal, opts.probeCheckMs ?? 5000)
+  if (opts.diagnose !== false) tasks.push(...pods.start())
+
+  let fatal: unknown
+  await Promise.all(tasks.map(p => p.catch(err => ((fatal ??= err), stop.abort()))))
+  if (fatal) throw fatal
+  for (const t of tracked)
+    if (!t.outcome) finish(t, { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${t.last?.message ?? 'no status seen'}` })
+  // Say why a workload stalled when no pod problem ended it early (deadline, timeout).
+  await Promise.all(
+    tracked.map(async t => {
+      if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods.explain(t, t.outcome!.verdict)
+    })
+  )
+  return tracked.map(t => t.outcome!)
+}
+
+async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update: (t: Tracked, o: KubeObject) => void, finish: (t: Tracked, v: Verdict) => void): Promise<void> {
+  const first = group[0].target
+  const r = await k.resource(first.apiVersion, first.kind)
+  const path = await k.path({ apiVersion: first.apiVersion, kind: first.kind, namespace: first.namespace })
+  const byName = new Map(group.map(t => [t.target.name, t]))
+  // One object: let the server filter; several: one watch for the namespace's collection.
+  const fieldSelector = group.length === 1 ? `metadata.name=${first.name}` : undefined
+  await listWatch(k, path, fieldSelector, signal, {
+    what: { resource: `${first.kind} in ${first.namespace ?? 'the cluster'}`, rbacResource: r.group ? `${r.plural}.${r.group}` : r.plural, namespace: first.namespace },
+    finished: () => group.every(t => t.outcome),
+    onList(items) {
+      const seen = new Map(items.map(i => [i.metadata.name, i]))
+      for (const t of group) {
+        if (t.outcome) continue
+        const o = seen.get(t.target.name)
+        if (o) update(t, o)
+        else finish(t, { state: 'failed', reason: 'NotFound', message: 'object has been deleted' })
+      }
+    },
+    onEvent(type, obj) {
+      const t = byName.get(obj.metadata.name)
+      if (!t || t.outcome) return
+      // kubectl refuses to follow a deleted (maybe re-created) object.
+      if (type === 'DELETED') finish(t, { state: 'failed', reason: 'Deleted', message: 'object has been deleted' })
+      else update(t, obj)
+    }
+  })
+}
+
+let unreachableSince: number | undefined
+
+/**
+ * List, then watch from the list's resourceVersion; a watch that ends quietly resumes from the
+ * last version seen (BOOKMARKs included); 410 Gone or a broken stream re-lists. Transient errors
+ * (no answer, 429, 5xx) retry with backoff until the signal aborts; others throw one line.
+ */
+export async function listWatch(k: Kube, path: string, fieldSelector: string | undefined, signal: AbortSignal, h: ListWatchHandlers): Promise<void> {
+  let backoff = 200
+  const pause = async (err: unknown): Promise<void> => {
+    if (!isTransient(err) && !isStreamError(err)) throw failure(err, { verb: 'watch', ...h.what })
+    if (unreachableSince === undefined) {
+      unreachableSince = Date.now()
+      core.info(`API server not answering (${(err as Error).message ?? err}); retrying until the deadline`)
+    }
+    await sleep(backoff, signal).catch(() => undefined)
+    backoff = Math.min(backoff * 2, 3000)
+  }
+  while (!signal.aborted && !h.finished()) {
+    let rv: string
+    try {
+      const list = await k.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>('GET', path, { query: { fieldSelector }, signal })
+      if (signal.aborted) return
+      if (unreachableSince !== undefined) {
+        core.info(`API server answering again after ${Math.round((Date.now() - unreachableSince) / 1000)}s`)
+        unreachableSince = undefined
+      }
+      rv = list.metadata.resourceVersion
+      h.onList(list.items ?? [])
+      backoff = 200
+    } catch (err) {
+      if (signal.aborted) return
+      if (err instanceof ApiError && (err.code === 403 || err.code === 401)) throw failure(err, { verb: 'list', ...h.what })
+      await pause(err)
+      continue
+    }
+    while (!signal.aborted && !h.finished()) {
+      const res = await watchOnce(k.kc, path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
+        if (type === 'ERROR') return 'relist'
+        if (obj?.metadata?.resourceVersion) rv = String(obj.metadata.resourceVersion)
+        if (type !== 'BOOKMARK') h.onEvent(type, obj)
+        return undefined
+      })
+      if (signal.aborted) return
+      if (res.relist) break
+      if (res.err) {
+        const code = (res.err as { statusCode?: number }).statusCode
+        if (code === 403 || code === 401) throw failure(new ApiError(code, undefined, 'GET', path), { verb: 'watch', ...h.what })
+        // client-node ends a watch quiet for 30s with a TimeoutError: resume, nothing is lost.
+        if ((res.err as Error).name === 'TimeoutError') continue
+        await pause(res.err)
+        break
+      }
+    }
+  }
+}
+
+function isStreamError(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof ApiError)
+}
+
+/** One watch request; resolves when the stream ends, the handler asks to re-list, or the signal aborts. */
+function watchOnce(
+  kc: KubeConfig,
+  path: string,
+  query: Record<string, string | number | boolean | undefined>,
+  signal: AbortSignal,
+  onEvent: (type: string, obj: KubeObject) => 'relist' | undefined
+): Promise<{ err?: unknown; relist?: boolean }> {
+  return new Promise(resolve => {
+    let settled = false
+    let controller: AbortController | undefined
+    const settle = (r: { err?: unknown; relist?: boolean }): void => {
+      if (settled) return
+      settled = true
+      signal.removeEventListener('abort', onAbort)
+      controller?.abort()
+      resolve(r)
+    }
+    const onAbort = (): void => settle({})
+    signal.addEventListener('abort', onAbort, { once: true })
+    new Watch(kc)
+      .watch(
+        path,
+        query,
+        (type: string, obj: KubeObject) => {
+          if (settled) return
+          if (onEvent(type, obj) === 'relist') settle({ relist: true })
+        },
+        (err: unknown) => settle({ err: err ?? undefined })
+      )
+      .then(c => {
+        controller = c
+        if (settled) c.abort()
+      })
+      .catch(err => settle({ err }))
+  })
+}
+
+/** Pods of the waited workloads' namespaces: early failure and the explanation of a stall. */
+class PodWatch {
+  private readonly pods = new Map<string, KubeObject>()
+  private readonly replicaSets = new Map<string, KubeObject | undefined>()
+  private readonly inFlight = new Set<string>()
+
+  constructor(
+    private readonly k: Kube,
+    private readonly tracked: Tracked[],
+    private readonly finish: (t: Tracked, v: Verdict, d?: Diagnostic) => void,
+    private readonly signal: AbortSignal,
+    private readonly probeCheckMs: number
+  ) {}
+
+  start(): Promise<void>[] {
+    const namespaces = new Set(this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind) && t.target.namespace).map(t => t.target.namespace!))
+    return [...namespaces].flatMap(ns => {
+      const mine = this.tracked.filter(t => t.target.namespace === ns && POD_WORKLOADS.has(t.target.kind))
+      const finished = (): boolean => mine.every(t => t.outcome)
+      const check = (pod: KubeObject): void => {
+        this.pods.set(`${ns}/${pod.metadata.name}`, pod)
+        const problem = podProblem(pod)
+        if (problem) void this.report(pod, problem)
+      }
+      const watch = listWatch(this.k, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, undefined, this.signal, {
+        what: { resource: `pods in ${ns}`, rbacResource: 'pods', namespace: ns },
+        finished,
+        onList: items => items.forEach(check),
+        onEvent: (type, pod) => (type === 'DELETED' ? this.pods.delete(`${ns}/${pod.metadata.name}`) : check(pod))
+      })
+      return [watch, this.probes(ns, finished)]
+    })
+  }
+
+  /** Failing probes show only as events; look at them now and then. */
+  private async probes(ns: string, finished: () => boolean): Promise<void> {
+    while (!this.signal.aborted && !finished()) {
+      await sleep(this.probeCheckMs, this.signal).catch(() => undefined)
+      if (this.signal.aborted) return
+      let events: EventLike[]
+      try {
+        events = (
+          await this.k.request<{ items: EventLike[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, {
+            query: { fieldSelector: 'reason=Unhealthy,involvedObject.kind=Pod' },
+            signal: this.signal
+          })
+        ).items
+      } catch {
+        continue
+      }
+      const byPod = new Map<string, EventLike[]>()
+      for (const e of events) byPod.set(e.involvedObject?.name ?? '', [...(byPod.get(e.involvedObject?.name ?? '') ?? []), e])
+      for (const [name, list] of byPod) {
+        const pod = this.pods.get(`${ns}/${name}`)
+        const problem = probeProblem(list)
+        if (pod && problem) void this.report(pod, problem)
+      }
+    }
+  }
+
+  private async report(pod: KubeObject, problem: PodProblem): Promise<void> {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`
+    if (this.inFlight.has(key)) return
+    this.inFlight.add(key)
+    try {
+      const t = await this.owner(pod)
+      if (!t || t.outcome) return
+      const diagnostic = await diagnosePod(this.k, t.resource, pod, problem, this.signal)
+      this.finish(t, { state: 'failed', reason: problem.reason, message: `${problem.reason}: ${problem.message}` }, diagnostic)
+    } catch {
+      // a diagnostic that cannot be gathered must not break the wait
+    } finally {
+      this.inFlight.delete(key)
+    }
+  }
+
+  /** The waited workload whose newest revision owns the pod, if any. */
+  private async owner(pod: KubeObject): Promise<Tracked | undefined> {
+    const ns = pod.metadata.namespace
+    const ref = (pod.metadata.ownerReferences as { kind: string; name: string; uid: string; controller?: boolean }[] | undefined)?.find(r => r.controller)
+    if (!ref) return undefined
+    const find = (kind: string, name: string) => this.tracked.find(t => t.target.kind === kind && t.target.namespace === ns && t.target.name === name)
+    const labels = pod.metadata.labels ?? {}
+    if (ref.kind === 'ReplicaSet') {
+      const rs = await this.replicaSet(ns!, ref.name)
+      const dref = (rs?.metadata.ownerReferences as { kind: string; name: string }[] | undefined)?.find(r => r.kind === 'Deployment')
+      const t = dref && find('Deployment', dref.name)
+      const revision = (o?: KubeObject) => o?.metadata.annotations?.['deployment.kubernetes.io/revision']
+      return t && t.obj && revision(rs) !== undefined && revision(rs) === revision(t.obj) ? t : undefined
+    }
+    const t = find(ref.kind, ref.name)
+    if (!t?.obj) return undefined
+    const status = (t.obj as { status?: { updateRevision?: string } }).status
+    if (ref.kind === 'StatefulSet') return labels['controller-revision-hash'] === status?.updateRevision ? t : undefined
+    if (ref.kind === 'DaemonSet') return labels['pod-template-generation'] === String(t.obj.metadata.generation) ? t : undefined
+    if (ref.kind === 'Job') return ref.uid === t.obj.metadata.uid ? t : undefined
+    return undefined
+  }
+
+  private async replicaSet(ns: string, name: string): Promise<KubeObject | undefined> {
+    const key = `${ns}/${name}`
+    if (!this.replicaSets.has(key) || !this.replicaSets.get(key)?.metadata.annotations)
+      this.replicaSets.set(key, await this.k.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, name }, this.signal).catch(() => undefined))
+    return this.replicaSets.get(key)
+  }
+
+  /** After a deadline or timeout: what the new pods are doing, from the pods already seen. */
+  async explain(t: Tracked, verdict: Verdict): Promise<Diagnostic | undefined> {
+    if (!POD_WORKLOADS.has(t.target.kind)) return undefined
+    const candidates = [...this.pods.values()].filter(p => p.metadata.namespace === t.target.namespace)
+    for (const pod of candidates) {
+      if ((await this.owner(pod).catch(() => undefined)) !== t) continue
+      const ready = ((pod as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).find(c => c.type === 'Ready')
+      if (ready?.status === 'True') continue
+      const phase = (pod as { status?: { phase?: string } }).status?.phase ?? 'Unknown'
+      const events = await eventsFor(this.k, pod.metadata.namespace!, 'Pod', pod.metadata.name)
+      const reason = verdict.reason === 'ProgressDeadlineExceeded' || verdict.reason === 'Timeout' ? 'NotReady' : (verdict.reason ?? 'NotReady')
+      return {
+        resource: `${t.resource} (pod ${pod.metadata.name})`,
+        reason,
+        message: `pod is ${phase} and not ready`,
+        events: formatEvents(events),
+        logTail: [],
+        hint: hintFor(reason)
+      }
+    }
+    return verdict.reason ? { resource: t.resource, reason: verdict.reason, message: verdict.message, events: [], logTail: [], hint: hintFor(verdict.reason) } : undefined
+  }
+}

@@ -1,0 +1,115 @@
+// The rolling strategy (and `mode: diff`): capture what undoes each workload, apply everything,
+// wait for every rollout at once, run the health gates, and on any failure restore the
+// workloads and wait for that too. Fills the report as it goes; throws one DeployError when the
+// deploy failed (after rolling back), so the pipeline marks the run failed / rolled-back.
+import * as core from '@actions/core'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { DeployError, describeError } from '../errors.js'
+import type { Settings } from '../inputs.js'
+import type { Manifest } from '../manifests/types.js'
+import type { DeployReport, WorkloadResult } from '../report/model.js'
+import { probeHealth } from '../health/http.js'
+import { type Applied, applyObjects, toResourceEntries } from '../kube/apply.js'
+import { kube } from '../kube/client.js'
+import { diffObjects } from '../kube/diff.js'
+import { captureWorkloads, previousImage, rollbackWorkloads } from '../kube/rollback.js'
+import { evaluate, isWorkload } from '../kube/status/rules.js'
+import { type WaitOutcome, type WaitTarget, waitForWorkloads } from '../kube/status/watch.js'
+
+export interface RollingContext {
+  kc: KubeConfig
+  settings: Settings
+  /** rendered, pinned documents with their file:line */
+  documents: Manifest[]
+  report: DeployReport
+  /** the run's one deadline */
+  signal: AbortSignal
+}
+
+/** Pure: how long a rollback may take once the run has failed (the run's deadline may be what failed). */
+export function rollbackBudgetMs(timeoutMs: number): number {
+  return Math.min(Math.max(timeoutMs / 2, 60_000), 300_000)
+}
+
+/** Pure: what to wait for among the applied objects: workloads, and anything not current yet. */
+export function waitTargets(applied: Applied[]): WaitTarget[] {
+  return applied
+    .filter(a => isWorkload(a.object) || evaluate(a.after).state !== 'done')
+    .map(a => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, namespace: a.object.metadata.namespace, name: a.object.metadata.name }))
+}
+
+export function toWorkloadResult(o: WaitOutcome): WorkloadResult {
+  return {
+    kind: o.target.kind,
+    namespace: o.target.namespace ?? '',
+    name: o.target.name,
+    ok: o.verdict.state === 'done',
+    message: o.verdict.message,
+    durationMs: o.durationMs
+  }
+}
+
+/** Waits for CRDs to be Established so the kinds they add resolve (applyObjects' hook). */
+export async function waitForCrds(kc: KubeConfig, crds: Applied[], signal?: AbortSignal): Promise<void> {
+  const targets = crds.map(a => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, name: a.object.metadata.name }))
+  const outcomes = await waitForWorkloads(kc, targets, { signal: signal ?? AbortSignal.timeout(120_000), diagnose: false })
+  const bad = outcomes.find(o => o.verdict.state !== 'done')
+  if (bad) throw new DeployError(`${bad.resource}: ${bad.verdict.message}`, { resource: bad.resource })
+}
+
+export async function runRolling(ctx: RollingContext): Promise<void> {
+  const { kc, settings, documents, report, signal } = ctx
+  const namespace = settings.namespace || kube(kc).contextNamespace
+  report.namespace ??= namespace
+
+  if (settings.mode === 'diff') {
+    const d = await core.group('Diff (server-side dry run)', () => diffObjects(kc, documents, { namespace, signal }))
+    report.diff = d.text
+    report.resources = d.resources
+    report.status = 'diff'
+    core.info(d.text || 'No changes.')
+    return
+  }
+
+  const captures = await captureWorkloads(kc, documents, { namespace, signal })
+  report.previousImage = previousImage(captures)
+  try {
+    const applied = await core.group('Apply', async () => {
+      const out = await applyObjects(kc, documents, { namespace, signal, waitForCrd: waitForCrds })
+      for (const a of out) core.info(`${a.resource} ${a.change}`)
+      return out
+    })
+    report.resources = toResourceEntries(applied)
+
+    const outcomes = await core.group('Rollout', () => waitForWorkloads(kc, waitTargets(applied), { signal }))
+    report.workloads = outcomes.map(toWorkloadResult)
+    report.diagnostics.push(...outcomes.flatMap(o => (o.diagnostic ? [o.diagnostic] : [])))
+    const bad = outcomes.filter(o => o.verdict.state !== 'done')
+    if (bad.length) {
+      const first = bad[0]
+      throw new DeployError(`${first.resource}: ${first.verdict.message}${bad.length > 1 ? ` (and ${bad.length - 1} more failed)` : ''}`, {
+        resource: first.resource,
+        hint: first.diagnostic?.hint
+      })
+    }
+
+    if (settings.health.length) {
+      report.health = await core.group('Health gates', () => probeHealth(settings.health, { signal }))
+      const failed = report.health.find(h => !h.ok)
+      if (failed) throw new DeployError(`health check ${failed.url} failed: ${failed.message}`, { hint: 'the rollout finished but the service does not answer as expected' })
+    }
+    report.status = 'succeeded'
+  } catch (err) {
+    report.status = 'failed'
+    report.error = describeError(err)
+    core.error(report.error)
+    if (settings.rollbackOnFailure && captures.length) {
+      const rb = await core.group('Rollback', () => rollbackWorkloads(kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) }))
+      report.rollback = rb.records
+      if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
+      if (!rb.records.length) core.info('Rollback: nothing to undo (no workload had changed)')
+      for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
+    }
+    throw err
+  }
+}
