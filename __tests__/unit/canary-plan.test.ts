@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import { DeployError } from '../../src/errors.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
-import { canaryRouteRules, planCanary, podProblem, type CanaryPlanInput, type LiveState } from '../../src/strategies/canary-plan.js'
+import { canaryRouteRules, planCanary, canaryPodProblem, type CanaryPlanInput, type LiveState } from '../../src/strategies/canary-plan.js'
 
 const DIGEST = 'sha256:' + 'a'.repeat(64)
 const IMAGE = `127.0.0.1:5310/shop/web@${DIGEST}`
@@ -253,16 +253,17 @@ describe('gateway-api plan and rules', () => {
   })
 })
 
-describe('podProblem', () => {
+describe('canaryPodProblem', () => {
   const pod = (status: unknown): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status })
   const ready = { type: 'Ready', status: 'True' }
   it.each<[string, unknown, string | undefined]>([
     ['healthy', { phase: 'Running', conditions: [ready], containerStatuses: [{ name: 'c', restartCount: 0, state: { running: {} } }] }, undefined],
-    ['crash loop', { phase: 'Running', containerStatuses: [{ name: 'c', restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }, 'pod p container c is CrashLoopBackOff'],
-    ['restarted, now ready', { phase: 'Running', conditions: [ready], containerStatuses: [{ name: 'c', restartCount: 1, state: { running: {} } }] }, 'pod p container c restarted 1 times'],
-    ['pull failure', { phase: 'Pending', containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ImagePullBackOff' } } }] }, 'pod p container c is ImagePullBackOff'],
+    ['crash loop', { phase: 'Running', containerStatuses: [{ name: 'c', restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }, 'pod p: container c keeps crashing: restarted 3 times'],
+    ['restarted, now ready', { phase: 'Running', conditions: [ready], containerStatuses: [{ name: 'c', restartCount: 1, state: { running: {} } }] }, 'pod p: container c restarted 1 times'],
+    ['pull failure', { phase: 'Pending', containerStatuses: [{ name: 'c', image: 'x', state: { waiting: { reason: 'ImagePullBackOff' } } }] }, 'pod p: ImagePullBackOff for image x'],
+    ['pulling, not ready yet', { phase: 'Pending', containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ContainerCreating' } } }] }, 'pod p is not Ready (Pending)'],
     ['not ready', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] }, 'pod p is not Ready (Running)']
   ])('%s', (_name, status, expected) => {
-    expect(podProblem([pod(status)])).toBe(expected)
+    expect(canaryPodProblem([pod(status)])).toBe(expected)
   })
 })

@@ -4,6 +4,7 @@
 import { DeployError } from '../errors.js'
 import { parseReference, repository } from '../image/reference.js'
 import type { CanaryStep, Settings } from '../inputs.js'
+import { podProblem } from '../kube/diagnose.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 
@@ -391,19 +392,21 @@ export function canaryRouteRules(original: RouteRule[], stableService: string, c
   })
 }
 
-/** A canary pod problem that fails the gate: crash, restart, pull failure or not Ready. */
-export function podProblem(pods: KubeObject[]): string | undefined {
+/**
+ * The pod gate, stricter than a rollout wait: besides what stops a rollout (diagnose.podProblem),
+ * any restart or a pod not Ready fails the canary, since a canary that crashed once is suspect.
+ */
+export function canaryPodProblem(pods: KubeObject[]): string | undefined {
   for (const pod of pods) {
+    const found = podProblem(pod)
+    if (found) return `pod ${pod.metadata.name}: ${found.message}`
     const status = (pod.status ?? {}) as {
       phase?: string
       conditions?: { type: string; status: string }[]
-      containerStatuses?: { name: string; restartCount?: number; state?: { waiting?: { reason?: string } } }[]
+      containerStatuses?: { name: string; restartCount?: number }[]
     }
-    for (const c of status.containerStatuses ?? []) {
-      if (c.state?.waiting?.reason && c.state.waiting.reason !== 'ContainerCreating')
-        return `pod ${pod.metadata.name} container ${c.name} is ${c.state.waiting.reason}`
-      if ((c.restartCount ?? 0) > 0) return `pod ${pod.metadata.name} container ${c.name} restarted ${c.restartCount} times`
-    }
+    const restarted = (status.containerStatuses ?? []).find(c => (c.restartCount ?? 0) > 0)
+    if (restarted) return `pod ${pod.metadata.name}: container ${restarted.name} restarted ${restarted.restartCount} times`
     if (!status.conditions?.some(c => c.type === 'Ready' && c.status === 'True')) return `pod ${pod.metadata.name} is not Ready (${status.phase ?? 'no phase'})`
   }
   return undefined

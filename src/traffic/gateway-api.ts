@@ -6,7 +6,7 @@ import { DeployError } from '../errors.js'
 import type { Kube } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
 import { CANARY_OF, canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
-import { FIELD_MANAGER, MERGE_PATCH, type TrafficRouter } from './router.js'
+import { mergePatch, type TrafficRouter } from './router.js'
 
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
 const API = 'gateway.networking.k8s.io/v1'
@@ -69,6 +69,7 @@ export class GatewayRouter implements TrafficRouter {
   }
 
   private async patch(body: unknown, signal: AbortSignal): Promise<void> {
-    await this.k.request('PATCH', await this.k.path(this.ref()), { body, contentType: MERGE_PATCH, query: { fieldManager: FIELD_MANAGER }, signal })
+    if (!(await mergePatch(this.k, this.ref(), body, signal)))
+      throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
   }
 }

@@ -1,0 +1,106 @@
+// Blue-green: the new colour runs beside the live one; the Service selector moves to it in one
+// patch once it is Ready and its pods are healthy; health URLs verify the switch; a failure
+// moves the selector back. The old colour stays up until verification passes, then scales to 0
+// (kept, so the next run's switch-back target is one scale away).
+import * as core from '@actions/core'
+import { DeployError } from '../errors.js'
+import { kube, type Kube, type ObjectRef } from '../kube/client.js'
+import type { KubeObject } from '../manifests/types.js'
+import type { DeployReport } from '../report/model.js'
+import { deleteIfExists, mergePatch } from '../traffic/router.js'
+import { planBlueGreen } from './blue-green-plan.js'
+import { canaryPodProblem } from './canary-plan.js'
+import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
+
+export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'waitReady' | 'probe'>
+
+/** The stage entry main.ts calls for strategy blue-green. */
+export function runBlueGreen(ctx: StageContext): Promise<void> {
+  return runBlueGreenWith(ctx, stageIO(ctx))
+}
+
+export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Promise<void> {
+  const { settings, report, signal } = ctx
+  const k = kube(ctx.kc)
+  const image = pinnedImage(ctx)
+  const namespace = settings.namespace || k.contextNamespace
+  const nsOf = ctx.documents.find(d => d.object.kind === 'Deployment')?.object.metadata.namespace ?? namespace
+  const services = (await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Service', namespace: nsOf }), { signal })).items ?? []
+  const names = ctx.documents.filter(d => d.object.kind === 'Deployment').map(d => d.object.metadata.name)
+  const deployments: KubeObject[] = []
+  for (const n of names.flatMap(n => [n, `${n}-blue`, `${n}-green`])) {
+    const d = await k.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: nsOf, name: n }, signal)
+    if (d) deployments.push(d)
+  }
+  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments } })
+  const ns = plan.namespace
+  const service = { apiVersion: 'v1', kind: 'Service', namespace: ns, name: plan.serviceName }
+  const fresh = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.deployment.object.metadata.name }
+  report.blueGreen = { service: plan.serviceName, from: plan.liveColor, to: plan.newColor, switched: false }
+  report.namespace ??= ns
+  const old = deployments.find(d => d.metadata.name === plan.oldDeployment)
+  report.previousImage ??= (old?.spec as any)?.template?.spec?.containers?.[0]?.image
+  core.info(`Blue-green: ${plan.liveColor ?? plan.oldDeployment ?? 'nothing'} serves; deploying ${fresh.name}`)
+
+  report.resources.push(...(await io.apply(plan.rest, signal)))
+  report.resources.push(...(await io.apply([plan.deployment], signal)))
+  try {
+    const results = await io.waitReady([plan.deployment.object], signal)
+    report.workloads.push(...results)
+    const bad = results.find(r => !r.ok)
+    if (bad) throw new DeployError(`${bad.kind}/${bad.namespace}/${bad.name} is not Ready: ${bad.message}`)
+    const selector = (plan.deployment.object.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels
+    const pods = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Pod', namespace: ns }), {
+      query: { labelSelector: Object.entries(selector).map(([key, v]) => `${key}=${v}`).join(',') },
+      signal
+    })
+    const problem = canaryPodProblem(pods.items ?? [])
+    if (problem) throw new DeployError(`${plan.newColor} ${problem}`)
+  } catch (err) {
+    // Nothing was switched: the live colour never stopped serving.
+    await deleteIfExists(k, fresh, AbortSignal.timeout(60_000))
+    report.rollback.push({ resource: `Deployment/${ns}/${fresh.name}`, action: 'deleted', message: 'new colour never took traffic' })
+    throw failed(report, wrap(err, signal, `${plan.newColor} was not switched to`, `Deployment/${ns}/${fresh.name}`), 'failed')
+  }
+
+  await patch(k, service, plan.switchPatch, signal)
+  report.blueGreen.switched = true
+  core.info(`Blue-green: Service ${ns}/${plan.serviceName} now selects ${plan.newColor}; verifying`)
+  try {
+    const results = await io.probe({}, signal)
+    report.health.push(...results)
+    const failed = results.find(r => !r.ok)
+    if (failed) throw new DeployError(`health check ${failed.url} after the switch: ${failed.message}`)
+  } catch (err) {
+    const cleanup = AbortSignal.timeout(60_000)
+    await patch(k, service, plan.backPatch, cleanup)
+    report.blueGreen.switchedBack = true
+    report.rollback.push({ resource: `Service/${ns}/${plan.serviceName}`, action: 'restored', message: `selector back to ${plan.liveColor ?? 'the previous pods'}` })
+    await deleteIfExists(k, fresh, cleanup)
+    report.rollback.push({ resource: `Deployment/${ns}/${fresh.name}`, action: 'deleted' })
+    core.warning(`Blue-green: switched Service ${ns}/${plan.serviceName} back to ${plan.liveColor ?? 'the previous pods'}`)
+    throw failed(report, wrap(err, signal, `switched back from ${plan.newColor}`, `Service/${ns}/${plan.serviceName}`), 'rolled-back')
+  }
+
+  if (plan.oldDeployment) {
+    await patch(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.oldDeployment }, { spec: { replicas: 0 } }, signal)
+    report.resources.push({ kind: 'Deployment', namespace: ns, name: plan.oldDeployment, change: 'configured' })
+    core.info(`Blue-green: ${plan.oldDeployment} scaled to 0 (kept for the next switch)`)
+  }
+  report.status = 'succeeded'
+}
+
+function failed(report: DeployReport, err: DeployError, status: 'failed' | 'rolled-back'): DeployError {
+  report.status = status
+  report.error = err.line()
+  return err
+}
+
+function wrap(err: unknown, signal: AbortSignal, what: string, resource: string): DeployError {
+  const reason = signal.aborted ? 'the run was cancelled or timed out' : err instanceof Error ? err.message : String(err)
+  return new DeployError(`blue-green ${what}: ${reason}`, { resource, hint: 'the previous colour keeps serving' })
+}
+
+async function patch(k: Kube, ref: ObjectRef, body: unknown, signal: AbortSignal): Promise<void> {
+  if (!(await mergePatch(k, ref, body, signal))) throw new DeployError(`${ref.kind}/${ref.namespace}/${ref.name} does not exist`, { resource: `${ref.kind}/${ref.namespace}/${ref.name}` })
+}

@@ -1,0 +1,346 @@
+// Runs a canary plan: leftovers of a cancelled run first, then the canary beside the stable
+// Deployment, step by step (scale, Ready, weight, pause, gates), then promote or abort.
+// Abort always sets weight 0 before anything is deleted, and never touches the stable Deployment.
+import * as core from '@actions/core'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { DeployError, describeError } from '../errors.js'
+import { parseReference, pinned } from '../image/reference.js'
+import type { Settings } from '../inputs.js'
+import { kube, type Kube } from '../kube/client.js'
+import { applyObjects, toResourceEntries } from '../kube/apply.js'
+import { ApiError } from '../kube/errors.js'
+import { waitForWorkloads } from '../kube/status/watch.js'
+import { probeHealth } from '../health/http.js'
+import { captureWorkloads, rollbackWorkloads } from '../kube/rollback.js'
+import { sleep } from '../kube/pool.js'
+import type { KubeObject, Manifest } from '../manifests/types.js'
+import { resourceName } from '../manifests/types.js'
+import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, WorkloadResult } from '../report/model.js'
+import { makeRouter, type TrafficRouter } from '../traffic/index.js'
+import { originalRules, restorePatch } from '../traffic/gateway-api.js'
+import { nginxPatch } from '../traffic/nginx.js'
+import { deleteIfExists, mergePatch, refOf } from '../traffic/router.js'
+import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
+import { CANARY_OF, canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
+
+export interface StageContext {
+  kc: KubeConfig
+  settings: Settings
+  /** rendered, pinned documents */
+  documents: Manifest[]
+  report: DeployReport
+  /** the run's one deadline and cancellation */
+  signal: AbortSignal
+}
+
+/** The kube and health stages' functions the runner drives; injected so it owns none of them. */
+export interface CanaryIO {
+  apply(manifests: Manifest[], signal: AbortSignal): Promise<ResourceEntry[]>
+  /** Waits for the Deployments; a result with ok false (or a throw) means not Ready. */
+  waitReady(deployments: KubeObject[], signal: AbortSignal): Promise<WorkloadResult[]>
+  /** Probes the health URLs with extra headers; empty when there are none. */
+  probe(headers: Record<string, string>, signal: AbortSignal): Promise<HealthResult[]>
+  /** The plain rollout, for a first deploy (no stable version to compare with) or a re-run. */
+  rolling(ctx: StageContext): Promise<void>
+}
+
+export interface StepEvent {
+  index: number
+  step: PlannedStep
+  plan: CanaryPlan
+  router: TrafficRouter
+}
+
+export interface CanaryOptions {
+  /** called after each step's weight is set, before its pause (tests read the API here) */
+  onStep?: (event: StepEvent) => Promise<void> | void
+}
+
+/** How long cleanup may take after the run's own signal has fired. */
+const CLEANUP_MS = 60_000
+
+/** The stage entry main.ts calls for strategy canary. */
+export function runCanary(ctx: StageContext, options: CanaryOptions = {}): Promise<void> {
+  return runCanaryWith(ctx, stageIO(ctx), options)
+}
+
+/** The kube and health stages' functions, bound to this run. */
+export function stageIO(ctx: StageContext): CanaryIO {
+  const namespace = ctx.settings.namespace
+  return {
+    async apply(manifests, signal) {
+      return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal }))
+    },
+    async waitReady(objects, signal) {
+      const targets = objects.map(o => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace ?? namespace, name: o.metadata.name }))
+      const outcomes = await waitForWorkloads(ctx.kc, targets, { signal })
+      for (const o of outcomes) if (o.diagnostic) ctx.report.diagnostics.push(o.diagnostic)
+      return outcomes.map(toWorkloadResult)
+    },
+    probe(headers, signal) {
+      return probeHealth(ctx.settings.health, { signal, headers })
+    },
+    rolling: runRolling
+  }
+}
+
+export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: CanaryOptions = {}): Promise<void> {
+  const { settings, report, signal } = ctx
+  const k = kube(ctx.kc)
+  const image = pinnedImage(ctx)
+  const { target, namespace } = findTarget(ctx.documents, image, settings.namespace || k.contextNamespace)
+  const name = target.object.metadata.name
+  const stableRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }
+
+  for (const left of await removeLeftovers(k, namespace, name, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+    core.info(`Removed ${left}, left by an earlier run that did not finish`)
+
+  const live = await k.get(stableRef, signal)
+  if (!live || runsImage(live, image)) {
+    // Nothing to compare a canary with (first deploy), or the digest already runs (re-run).
+    report.warnings.push(
+      live ? `canary skipped: Deployment ${namespace}/${name} already runs ${image}` : `canary skipped: Deployment ${namespace}/${name} is new, deployed directly`
+    )
+    return io.rolling(ctx)
+  }
+
+  const list = async (apiVersion: string, kind: string, wanted: boolean): Promise<KubeObject[]> =>
+    wanted ? ((await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion, kind, namespace }), { signal })).items ?? []) : []
+  const plan = planCanary({
+    documents: ctx.documents,
+    image,
+    namespace,
+    live: {
+      deployment: live,
+      services: await list('v1', 'Service', true),
+      ingresses: await list('networking.k8s.io/v1', 'Ingress', settings.trafficRouter === 'nginx'),
+      httpRoutes: await list('gateway.networking.k8s.io/v1', 'HTTPRoute', settings.trafficRouter === 'gateway-api')
+    },
+    settings,
+    budgetMs: settings.timeoutMs - (Date.now() - Date.parse(report.startedAt))
+  })
+
+  report.canary.router = settings.trafficRouter
+  report.namespace ??= namespace
+  report.previousImage ??= ((live.spec as any)?.template?.spec?.containers?.[0]?.image as string | undefined)
+  const stableName = `Deployment/${namespace}/${name}`
+  mergeResources(report, await io.apply(plan.rest, signal))
+  const canaryManifests = [plan.canary.deployment, plan.canary.service].map(object => ({ object, origin: plan.stable.origin }))
+  const router = makeRouter(settings.trafficRouter, k, plan, objects =>
+    io.apply(
+      objects.map(object => ({ object, origin: plan.stable.origin })),
+      signal
+    )
+  )
+  const canaryDeployment = plan.canary.deployment
+  let record: CanaryStepRecord | undefined
+  let replicas = plan.steps[0].replicas
+
+  try {
+    await io.apply(canaryManifests, signal)
+    await router.prepare(signal)
+    for (const [index, step] of plan.steps.entries()) {
+      record = { weight: step.weight, startedAt: new Date().toISOString(), ok: false }
+      report.canary.steps.push(record)
+      if (step.replicas !== replicas) {
+        await patch(k, canaryDeployment, { spec: { replicas: step.replicas } }, signal)
+        replicas = step.replicas
+      }
+      // The weight moves only once the canary can take it: an empty canary upstream would
+      // quietly keep traffic on stable and make the step's gates meaningless.
+      await ready(io, [canaryDeployment], report, signal)
+      await router.setWeight(step.weight, signal)
+      report.canary.finalWeight = step.weight
+      core.info(`Canary ${step.weight}% (${step.replicas} pod${step.replicas > 1 ? 's' : ''}) via ${router.resource}; pausing ${formatMs(step.pauseMs)}`)
+      await options.onStep?.({ index, step, plan, router })
+      await sleep(step.pauseMs, signal)
+      record.note = await gates(k, io, plan, report, signal)
+      record.ok = true
+      record.endedAt = new Date().toISOString()
+      core.info(`Canary ${step.weight}%: gates passed${record.note ? `, ${record.note}` : ''}`)
+    }
+  } catch (err) {
+    const reason = abortReason(err, signal)
+    core.warning(`Canary aborting: ${reason}; weight 0, then removing the canary`)
+    if (record && !record.endedAt) Object.assign(record, { ok: false, endedAt: new Date().toISOString(), note: reason })
+    await abort(k, plan, router, report)
+    throw failed(
+      report,
+      new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}`, {
+        resource: stableName,
+        hint: 'traffic is back on the stable Deployment, which was not changed'
+      })
+    )
+  }
+
+  // Promote: stable rolls to the digest while the canary still takes its share; then weight 0.
+  core.info(`Promoting: rolling ${stableName} to ${image}`)
+  const captures = await captureWorkloads(ctx.kc, [plan.stable], { namespace, signal })
+  try {
+    mergeResources(report, await io.apply([plan.stable], signal))
+    await ready(io, [{ ...plan.stable.object, metadata: { ...plan.stable.object.metadata, namespace } }], report, signal)
+  } catch (err) {
+    await abort(k, plan, router, report)
+    const error = failed(report, new DeployError(`canary promotion failed: ${abortReason(err, signal)}`, { resource: stableName }))
+    if (settings.rollbackOnFailure) {
+      const rb = await rollbackWorkloads(ctx.kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) })
+      report.rollback.push(...rb.records)
+      if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
+    }
+    throw error
+  }
+  await router.setWeight(0, signal)
+  report.canary.finalWeight = 0
+  await removeCanary(k, plan, router, report, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)]))
+  report.canary.outcome = 'promoted'
+  report.status = 'succeeded'
+  core.info(`Canary promoted; ${router.resource} and the canary objects removed`)
+}
+
+/** The gates after a pause: canary pods healthy, health URLs answered by the canary. */
+async function gates(k: Kube, io: CanaryIO, plan: CanaryPlan, report: DeployReport, signal: AbortSignal): Promise<string | undefined> {
+  const selector = (plan.canary.deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels
+  const pods = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Pod', namespace: plan.namespace }), {
+    query: { labelSelector: Object.entries(selector).map(([key, v]) => `${key}=${v}`).join(',') },
+    signal
+  })
+  const problem = canaryPodProblem(pods.items ?? [])
+  if (problem) throw new DeployError(`canary ${problem}`)
+  const results = await io.probe({ [plan.header.name]: plan.header.value }, signal)
+  for (const r of results) {
+    const i = report.health.findIndex(h => h.url === r.url)
+    if (i >= 0) report.health[i] = r
+    else report.health.push(r)
+  }
+  const failed = results.find(r => !r.ok)
+  if (failed) throw new DeployError(`health gate ${failed.url} with ${plan.header.name}: ${plan.header.value}: ${failed.message}`)
+  return results.length ? `gate ${results.map(r => `${r.url} ${r.status ?? ''}`.trim()).join(', ')} (${plan.header.name}: ${plan.header.value})` : undefined
+}
+
+async function ready(io: CanaryIO, deployments: KubeObject[], report: DeployReport, signal: AbortSignal): Promise<void> {
+  const results = await io.waitReady(deployments, signal)
+  for (const r of results) {
+    const i = report.workloads.findIndex(w => w.kind === r.kind && w.namespace === r.namespace && w.name === r.name)
+    if (i >= 0) report.workloads[i] = r
+    else report.workloads.push(r)
+  }
+  const bad = results.find(r => !r.ok)
+  if (bad) throw new DeployError(`${bad.kind}/${bad.namespace}/${bad.name} is not Ready: ${bad.message}`)
+}
+
+/** Weight 0 first (so no request meets a vanishing canary), then the canary objects go. */
+async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport): Promise<void> {
+  const signal = AbortSignal.timeout(CLEANUP_MS)
+  report.canary.outcome = 'aborted'
+  try {
+    await router.setWeight(0, signal)
+  } catch (err) {
+    // The route may not exist yet (failed before prepare); remove() copes with that.
+    if (!(err instanceof ApiError && err.code === 404)) report.warnings.push(`canary weight 0 failed: ${describeError(err)}`)
+  }
+  report.canary.finalWeight = 0
+  await removeCanary(k, plan, router, report, signal)
+}
+
+async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal): Promise<void> {
+  await router.remove(signal)
+  if (plan.canary.ingress) mergeResources(report, [entry(plan.canary.ingress, 'deleted')])
+  for (const o of [plan.canary.service, plan.canary.deployment]) {
+    await remove(k, o, signal)
+    mergeResources(report, [entry(o, 'deleted')])
+  }
+}
+
+/**
+ * A run killed mid-canary leaves its objects (found by the canary-of label) and maybe an edited
+ * HTTPRoute (found by its annotation). Traffic goes back first, then the objects are deleted.
+ */
+export async function removeLeftovers(k: Kube, namespace: string, deployment: string, signal: AbortSignal): Promise<string[]> {
+  const removed: string[] = []
+  const labelSelector = `${CANARY_OF}=${deployment}`
+  const list = async (apiVersion: string, kind: string, query: Record<string, string> = { labelSelector }): Promise<KubeObject[]> => {
+    try {
+      const items = (await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion, kind, namespace }), { query, signal })).items ?? []
+      return items.map(o => ({ ...o, apiVersion, kind }))
+    } catch (err) {
+      // No Gateway API CRDs: no route can have been edited.
+      if (err instanceof DeployError && kind === 'HTTPRoute') return []
+      throw err
+    }
+  }
+  for (const ing of await list('networking.k8s.io/v1', 'Ingress')) {
+    await patch(k, ing, nginxPatch(0, true), signal)
+    await remove(k, ing, signal)
+    removed.push(resourceName(ing))
+  }
+  for (const route of await list('gateway.networking.k8s.io/v1', 'HTTPRoute', {})) {
+    const rules = originalRules(route)
+    if (!rules || route.metadata.annotations?.[CANARY_OF] !== deployment) continue
+    await patch(k, route, restorePatch(rules), signal)
+    removed.push(`${resourceName(route)} (rules restored)`)
+  }
+  for (const [apiVersion, kind] of [
+    ['v1', 'Service'],
+    ['apps/v1', 'Deployment']
+  ])
+    for (const o of await list(apiVersion, kind)) {
+      await remove(k, o, signal)
+      removed.push(resourceName(o))
+    }
+  return removed
+}
+
+async function patch(k: Kube, o: KubeObject, body: unknown, signal: AbortSignal): Promise<void> {
+  await mergePatch(k, refOf(o), body, signal)
+}
+
+async function remove(k: Kube, o: KubeObject, signal: AbortSignal): Promise<void> {
+  await deleteIfExists(k, refOf(o), signal)
+}
+
+/** Marks the report failed with the error's line, as the rolling stage does, and answers the error. */
+function failed(report: DeployReport, err: DeployError): DeployError {
+  report.status = 'failed'
+  report.error = err.line()
+  return err
+}
+
+function abortReason(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) {
+    const reason = signal.reason
+    if (reason instanceof DeployError) return reason.message
+    if (reason instanceof Error && reason.name === 'TimeoutError') return 'the timeout was reached'
+    return 'the run was cancelled'
+  }
+  return err instanceof DeployError ? err.message : describeError(err)
+}
+
+/** repo@digest of this run's image. */
+export function pinnedImage(ctx: Pick<StageContext, 'report' | 'settings'>): string {
+  const ref = ctx.report.image?.ref ?? (ctx.settings.image && `${ctx.settings.image.registry}/${ctx.settings.image.path}`)
+  const digest = ctx.report.image?.digest ?? ctx.settings.digest
+  if (!ref || !digest) throw new DeployError('a canary needs the image and its digest (build it in this run or pass digest)', { input: 'strategy' })
+  return pinned(parseReference(ref), digest)
+}
+
+function runsImage(deployment: KubeObject, image: string): boolean {
+  try {
+    findTarget([{ object: deployment, origin: { file: '', line: 0 } }], image, '')
+    return true
+  } catch {
+    return false
+  }
+}
+
+function entry(o: KubeObject, change: ResourceEntry['change']): ResourceEntry {
+  return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name, change }
+}
+
+function mergeResources(report: DeployReport, entries: ResourceEntry[]): void {
+  for (const e of entries) {
+    const i = report.resources.findIndex(r => r.kind === e.kind && r.namespace === e.namespace && r.name === e.name)
+    if (i >= 0) report.resources[i] = e
+    else report.resources.push(e)
+  }
+}
+
