@@ -72,6 +72,8 @@ export interface DeployReport {
   health: HealthResult[]
   canary: { router: string; steps: CanaryStepRecord[]; finalWeight: number; outcome?: 'promoted' | 'aborted' }
   rollback: RollbackRecord[]
+  /** blue-green: the Service switched, from which colour to which, and whether it went back */
+  blueGreen?: { service: string; from?: string; to: string; switched: boolean; switchedBack?: boolean }
   diff?: string
   warnings: string[]
   /** commit and run link, filled from the GitHub context */
