@@ -1,0 +1,80 @@
+// PR preview environments, the I/O half: on the PR's `closed` event delete the preview Namespace
+// and watch until it is gone (the namespace controller deletes what is inside first). Only a
+// namespace carrying the preview label of this PR is deleted; one already gone is success.
+import type { KubeConfig } from '@kubernetes/client-node'
+import { DeployError } from '../errors.js'
+import { kube } from '../kube/client.js'
+import { ApiError, failure } from '../kube/errors.js'
+import { listWatch } from '../kube/status/watch.js'
+import type { KubeObject } from '../manifests/types.js'
+import { PREVIEW_LABEL, type Preview } from './index.js'
+
+export interface CleanupResult {
+  namespace: string
+  /** false when it was gone before we looked (a second cleanup) */
+  deleted: boolean
+}
+
+export interface CleanupOptions {
+  /** the run's deadline */
+  signal?: AbortSignal
+  /** how long to wait for the namespace to disappear (default 2 minutes) */
+  timeoutMs?: number
+}
+
+/** Deletes the preview namespace and waits until the API server no longer has it. */
+export async function cleanupPreview(kc: KubeConfig, preview: Pick<Preview, 'namespace' | 'number'>, opts: CleanupOptions = {}): Promise<CleanupResult> {
+  const k = kube(kc)
+  const name = preview.namespace
+  const path = `/api/v1/namespaces/${encodeURIComponent(name)}`
+  const what = { resource: `Namespace/${name}`, rbacResource: 'namespaces' }
+  const ns = await k.get({ apiVersion: 'v1', kind: 'Namespace', name }, opts.signal).catch(err => {
+    throw failure(err, { verb: 'get', ...what })
+  })
+  if (!ns) return { namespace: name, deleted: false }
+  const label = ns.metadata.labels?.[PREVIEW_LABEL]
+  if (label !== String(preview.number))
+    throw new DeployError(
+      `not deleting namespace ${name}: it is not the preview of PR #${preview.number} (label ${PREVIEW_LABEL} is ${label === undefined ? 'missing' : `'${label}'`})`,
+      { input: 'preview-namespace', hint: 'cleanup deletes only namespaces a preview deploy of the same PR created' }
+    )
+
+  if (!ns.metadata.deletionTimestamp) {
+    try {
+      await k.request('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, signal: opts.signal })
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 404)) throw failure(err, { verb: 'delete', ...what })
+    }
+  }
+  await waitGone(kc, name, opts)
+  return { namespace: name, deleted: true }
+}
+
+async function waitGone(kc: KubeConfig, name: string, opts: CleanupOptions): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 120_000
+  const timeout = AbortSignal.timeout(timeoutMs)
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
+  let gone = false
+  let last: KubeObject | undefined
+  await listWatch(kube(kc), '/api/v1/namespaces', `metadata.name=${name}`, signal, {
+    onList: items => {
+      last = items[0]
+      gone = items.length === 0
+    },
+    onEvent: (type, obj) => {
+      last = obj
+      if (type === 'DELETED') gone = true
+    },
+    finished: () => gone,
+    what: { resource: `Namespace/${name}`, rbacResource: 'namespaces' }
+  })
+  if (gone) return
+  if (opts.signal?.aborted) throw opts.signal.reason
+  const conditions = ((last?.status as { conditions?: { type: string; status: string; message?: string }[] })?.conditions ?? [])
+    .filter(c => c.status === 'True')
+    .map(c => c.message ?? c.type)
+  throw new DeployError(`namespace ${name} is still terminating after ${Math.round(timeoutMs / 1000)}s${conditions.length ? `: ${conditions.join('; ')}` : ''}`, {
+    resource: `Namespace/${name}`,
+    hint: 'an object inside has a finalizer no controller removes; see kubectl get all -n ' + name
+  })
+}
