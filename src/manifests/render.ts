@@ -10,11 +10,12 @@ import { parseManifests } from './load.js'
 import type { Manifest } from './types.js'
 
 /** The overlay's kustomization file; exactly one of the names kustomize accepts must exist. */
-export async function findKustomization(dir: string): Promise<string> {
-  const stat = await fs.stat(dir).catch(() => undefined)
+export async function findKustomization(dir: string, cwd = process.cwd()): Promise<string> {
+  const abs = path.resolve(cwd, dir)
+  const stat = await fs.stat(abs).catch(() => undefined)
   if (!stat?.isDirectory()) throw new DeployError(`overlay directory '${dir}' does not exist`, { input: 'kustomize' })
   // readdir, not stat: on a case-insensitive disk 'Kustomization' would also stat as present.
-  const names = await fs.readdir(dir)
+  const names = await fs.readdir(abs)
   const present = KUSTOMIZATION_FILES.filter(name => names.includes(name))
   if (!present.length) throw new DeployError(`overlay '${dir}' has no ${KUSTOMIZATION_FILES.join(', ')}`, { input: 'kustomize' })
   if (present.length > 1) throw new DeployError(`overlay '${dir}' has several kustomization files (${present.join(', ')}); keep one`, { input: 'kustomize' })
@@ -29,18 +30,21 @@ export const RENDERERS: Renderer[] = [
   { file: 'kubectl', args: ['kustomize'] }
 ]
 
-/** Runs kustomize on the overlay and parses its output; a failure is one line with kustomize's own message. */
-export async function renderOverlay(dir: string, renderers: Renderer[] = RENDERERS): Promise<Manifest[]> {
-  const file = await findKustomization(dir)
+/**
+ * Runs kustomize on the overlay and parses its output; a failure is one line with kustomize's
+ * own message. `dir` is shown as given and resolved against `cwd`.
+ */
+export async function renderOverlay(dir: string, cwd = process.cwd(), renderers: Renderer[] = RENDERERS): Promise<Manifest[]> {
+  const file = await findKustomization(dir, cwd)
   let lastMissing = ''
   for (const r of renderers) {
-    const result = await run(r.file, [...r.args, dir])
+    const result = await run(r.file, [...r.args, path.resolve(cwd, dir)])
     if (result.missing) {
       lastMissing = r.file
       continue
     }
     if (result.code !== 0) {
-      const message = oneLine(result.stderr || result.stdout).replace(/^(error|Error): /, '')
+      const message = kustomizeMessage(result.stderr || result.stdout)
       throw new DeployError(`kustomize failed to render overlay '${dir}': ${message || `exit code ${result.code}`}`, { input: 'kustomize' })
     }
     return parseManifests(result.stdout, file).map(m => ({ object: m.object, origin: { file, line: 1, rendered: true } }))
@@ -48,6 +52,23 @@ export async function renderOverlay(dir: string, renderers: Renderer[] = RENDERE
   throw new DeployError(`cannot render overlay '${dir}': neither kustomize nor kubectl is on PATH (last tried ${lastMissing})`, {
     input: 'kustomize'
   })
+}
+
+/**
+ * kustomize's own message from its stderr: `Error: …` from kustomize, or kubectl's klog line
+ * `E1125 … run.go:72] "command failed" err="…"` with the quoted message unescaped.
+ */
+export function kustomizeMessage(stderr: string): string {
+  stderr = stderr.trim()
+  const klog = /"command failed" err="((?:[^"\\]|\\.)*)"/.exec(stderr)
+  if (klog) {
+    try {
+      return oneLine(JSON.parse(`"${klog[1]}"`) as string)
+    } catch {
+      return oneLine(klog[1])
+    }
+  }
+  return oneLine(stderr).replace(/^(error|Error): /, '')
 }
 
 interface RunResult {
