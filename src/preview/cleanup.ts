@@ -7,6 +7,7 @@ import { kube } from '../kube/client.js'
 import { ApiError, failure } from '../kube/errors.js'
 import { listWatch } from '../kube/status/watch.js'
 import type { KubeObject } from '../manifests/types.js'
+import type { DeployReport } from '../report/model.js'
 import { PREVIEW_LABEL, type Preview } from './index.js'
 
 export interface CleanupResult {
@@ -77,4 +78,19 @@ async function waitGone(kc: KubeConfig, name: string, opts: CleanupOptions): Pro
     resource: `Namespace/${name}`,
     hint: 'an object inside has a finalizer no controller removes; see kubectl get all -n ' + name
   })
+}
+
+/**
+ * The cleanup mode as one stage: delete the preview and record it in the report (namespace,
+ * status cleaned-up, the Namespace as deleted, or a note that it was already gone). Throws the
+ * DeployError of a refused or stuck deletion; the caller reports it like any failure.
+ */
+export async function runCleanup(kc: KubeConfig, preview: Preview, report: DeployReport, opts: CleanupOptions = {}): Promise<CleanupResult> {
+  report.namespace = preview.namespace
+  report.environment = preview.environment
+  const result = await cleanupPreview(kc, preview, opts)
+  report.status = 'cleaned-up'
+  if (result.deleted) report.resources.push({ kind: 'Namespace', name: preview.namespace, change: 'deleted' })
+  else report.warnings.push(`namespace ${preview.namespace} was already gone; nothing to delete`)
+  return result
 }

@@ -128,3 +128,8 @@ export function previewManifests(manifests: Manifest[], preview: Pick<Preview, '
   const ns: Manifest = { object: previewNamespaceObject(preview), origin: { file: 'preview-namespace', line: 1 } }
   return [ns, ...manifests.filter(m => !(m.object.kind === 'Namespace' && m.object.metadata.name === preview.namespace)).map(m => ({ ...m, object: labelPreview(m.object, preview) }))]
 }
+
+/** Settings for the rest of the run once the preview is known: its namespace, environment and URL. */
+export function withPreview<S extends Pick<Settings, 'namespace' | 'environment' | 'environmentUrl'>>(settings: S, preview: Preview): S {
+  return { ...settings, namespace: preview.namespace, environment: preview.environment, environmentUrl: preview.url }
+}
