@@ -1,30 +1,146 @@
 // The pipeline: inputs → image → manifests → deliver → rollout (strategy) → report.
-// Each stage runs in its own log group; whatever happens, outputs and the report are written.
+// Each stage runs in its own log group; whatever happens, the lock is released, the report is
+// published and the outputs are written.
+import * as path from 'node:path'
 import * as core from '@actions/core'
-import { describeError } from './errors.js'
+import * as github from '@actions/github'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { DeployError, describeError } from './errors.js'
 import { readSettings, type Settings } from './inputs.js'
-import { prepareImage } from './image/index.js'
+import { prepareImage, type ImageResult } from './image/index.js'
+import { renderManifests, type ManifestsResult } from './manifests/index.js'
+import { setImage } from './manifests/kustomize.js'
+import { writeBack } from './gitops/writeback.js'
+import { kube, loadKubeConfig } from './kube/client.js'
+import { acquireLock, releaseLock, type LockHandle } from './kube/lock.js'
+import { runRolling } from './strategies/rolling.js'
+import { runCanary } from './strategies/canary.js'
+import { runBlueGreen } from './strategies/blue-green.js'
+import { previewManifests, resolvePreview, type Preview } from './preview/index.js'
+import { cleanupPreview } from './preview/cleanup.js'
+import { beginReport, publishReport, type ReportContext, type ReportSession } from './report/index.js'
+import type { GitHubContext } from './report/github.js'
+import { renderReport, SUMMARY_LIMIT } from './report/markdown.js'
+import { writeSummary } from './report/summary.js'
 import { type DeployReport, newReport } from './report/model.js'
 
 export async function run(): Promise<void> {
   const report = newReport({ environment: core.getInput('environment') || 'production', mode: 'deploy', strategy: 'rolling' })
-  let settings: Settings | undefined
+  report.commit = process.env.GITHUB_SHA
+  report.runUrl = runUrl()
+  const cancel = cancellation()
+  let reportCtx: ReportContext | undefined
+  let session: ReportSession = {}
+  let lock: { kc: KubeConfig; handle: LockHandle } | undefined
   try {
-    settings = readSettings()
-    Object.assign(report, { environment: settings.environment, mode: settings.mode, strategy: settings.strategy })
-    report.commit = process.env.GITHUB_SHA
-    report.runUrl = runUrl()
-    const s = settings
-    await core.group('Image', () => prepareImage(s, buildContext(), report))
+    const s = readSettings()
+    Object.assign(report, { environment: s.environment, mode: s.mode, strategy: s.strategy, url: s.environmentUrl })
+    const gh = githubContext()
+    reportCtx = gh ? { settings: s, github: gh } : undefined
+    const preview = s.preview ? applyPreview(s, report, gh) : undefined
+
+    if (s.mode === 'cleanup') return await cleanup(s, report, preview)
+
+    const image = await core.group('Image', () => prepareImage(s, buildContext(), report))
+    if (!s.kustomize.length && !s.manifests.length) {
+      if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
+      core.info('No kustomize or manifests input: the image is pushed and nothing is deployed')
+      return
+    }
+
+    // The deadline covers everything after the build: a slow build must not eat the rollout's time.
+    const signal = AbortSignal.any([AbortSignal.timeout(s.timeoutMs), cancel.signal])
+    if (reportCtx) session = await beginReport(report.environment, reportCtx, report.url)
+
+    const rendered = await core.group('Manifests', () => renderManifests(s, image))
+    report.pinned = rendered.pinned
+    report.warnings.push(...rendered.warnings)
+    const documents = preview ? previewManifests(rendered.documents, preview) : rendered.documents
+    report.resources = documents.map(m => ({ kind: m.object.kind, namespace: m.object.metadata.namespace, name: m.object.metadata.name }))
+
+    const kc = loadKubeConfig(s)
+    const namespace = s.namespace || kube(kc).contextNamespace
+    report.namespace = namespace
+
+    if (s.mode === 'deploy' && s.lock) {
+      const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(s.timeoutMs / 2, 300_000), signal }))
+      lock = { kc, handle }
+    }
+
+    const ctx = { kc, settings: s, documents, report, signal }
+    if (s.mode === 'diff' || s.strategy === 'rolling') await runRolling(ctx)
+    else if (s.strategy === 'canary') await runCanary(ctx)
+    else await runBlueGreen(ctx)
+
+    if (s.mode === 'deploy' && s.writeBack !== 'none' && image) await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
   } catch (err) {
-    report.status = report.rollback.length ? 'rolled-back' : 'failed'
+    if (report.status !== 'rolled-back') report.status = 'failed'
     report.error = describeError(err)
     if (err instanceof Error && err.stack) core.debug(err.stack)
     core.setFailed(report.error)
   } finally {
+    cancel.dispose()
+    if (lock) await releaseLock(lock.kc, lock.handle)
     report.endedAt = new Date().toISOString()
+    if (reportCtx) await publishReport(report, reportCtx, session)
+    else await writeSummary(renderReport(report, { limit: SUMMARY_LIMIT }))
     setOutputs(report)
   }
+}
+
+/** A preview deploy: the PR's own namespace, environment and URL replace the configured ones. */
+function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | undefined): Preview {
+  if (!gh) throw new DeployError('a preview needs the GitHub event of a pull request (GITHUB_REPOSITORY and GITHUB_EVENT_PATH are not set)', { input: 'preview' })
+  const preview = resolvePreview(s, gh)
+  s.namespace = preview.namespace
+  s.environment = preview.environment
+  s.environmentUrl = preview.url
+  Object.assign(report, { environment: preview.environment, namespace: preview.namespace, url: preview.url })
+  return preview
+}
+
+async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined): Promise<void> {
+  if (!preview) throw new DeployError('mode cleanup removes a PR preview environment and needs preview: true', { input: 'mode' })
+  const kc = loadKubeConfig(s)
+  const result = await core.group('Cleanup', () => cleanupPreview(kc, preview, { signal: AbortSignal.timeout(s.timeoutMs) }))
+  core.info(result.deleted ? `Deleted namespace ${result.namespace}` : `Namespace ${result.namespace} was already gone`)
+  report.resources = [{ kind: 'Namespace', name: result.namespace, change: result.deleted ? 'deleted' : 'unchanged' }]
+  report.status = 'cleaned-up'
+}
+
+/** Commits (or proposes) the patched overlays, so git says what runs. */
+async function gitWriteBack(s: Settings, image: ImageResult, rendered: ManifestsResult, report: DeployReport): Promise<void> {
+  if (!rendered.overlays.length) return core.info('Write-back: no overlay changed')
+  const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
+  const gh = githubContext()
+  const result = await writeBack({
+    mode: s.writeBack as 'commit' | 'pull-request',
+    repoDir: workspace,
+    files: rendered.overlays.map(o => ({ path: path.resolve(workspace, o.file), edit: (text: string) => setImage(text, o.edit, o.file).text })),
+    image: image.pinnedRef,
+    digest: image.digest,
+    environment: report.environment,
+    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: github.getOctokit(s.githubToken), ...gh.repo } : undefined
+  })
+  const pr = result.pullRequest ? `, pull request #${result.pullRequest.number} ${result.pullRequest.url}` : ''
+  core.info(`Write-back: ${result.pushed ? `pushed ${result.commit.slice(0, 7)} to ${result.branch}` : `${result.branch} already has the digest`}${pr}`)
+}
+
+/** The runner sends SIGINT then SIGTERM on cancel; both abort the run so cleanup still happens. */
+function cancellation(): AbortController & { dispose(): void } {
+  const controller = new AbortController() as AbortController & { dispose(): void }
+  const onSignal = (name: string) => () => controller.abort(new DeployError(`the job was cancelled (${name})`))
+  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') }
+  for (const [sig, fn] of Object.entries(handlers)) process.on(sig, fn)
+  controller.dispose = () => {
+    for (const [sig, fn] of Object.entries(handlers)) process.off(sig, fn)
+  }
+  return controller
+}
+
+/** github.context when running under Actions; undefined elsewhere (e.g. a local run). */
+function githubContext(): GitHubContext | undefined {
+  return process.env.GITHUB_REPOSITORY ? github.context : undefined
 }
 
 function buildContext(): { sha?: string; sourceUrl?: string } {
