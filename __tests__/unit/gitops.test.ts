@@ -19,6 +19,14 @@ describe('write-back commit message', () => {
     )
   })
 
+  it('accepts the image already pinned (repo@digest) without repeating the digest', () => {
+    expect(commitMessage(`localhost:5000/web@${D}`, D, 'abc', []).split('\n').slice(0, 3)).toEqual([
+      'Pin localhost:5000/web to sha256:abababababab',
+      '',
+      `Image: localhost:5000/web@${D}`
+    ])
+  })
+
   it.each([
     ['production', 'production'],
     ['Prod EU', 'prod-eu'],

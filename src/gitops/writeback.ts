@@ -27,7 +27,7 @@ export interface WriteBackOptions {
   /** the checkout (any directory inside the work tree) */
   repoDir: string
   files: FileEdit[]
-  /** what was pinned, for the commit message and the pull request */
+  /** what was pinned, for the commit message and the pull request (repository, or repo@digest) */
   image: string
   digest: string
   /** the commit the image was built from (GITHUB_SHA); default the checkout's HEAD */
@@ -125,8 +125,9 @@ async function upsertPullRequest(
   }
 }
 
-/** Subject names image and digest; the body adds the source commit and the files. */
+/** Subject names image and digest; the body adds the source commit and the files. `image` may already carry @digest. */
 export function commitMessage(image: string, digest: string, source: string, files: string[], environment?: string): string {
+  image = image.replace(/@.*$/, '')
   const short = digest.replace(/^(sha256:[0-9a-f]{12})[0-9a-f]*$/, '$1')
   return [
     `Pin ${image} to ${short}${environment ? ` for ${environment}` : ''}`,
