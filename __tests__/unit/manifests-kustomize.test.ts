@@ -127,6 +127,27 @@ describe('setImage edits only the lines that change', () => {
       ['  newTag: v1', '- name: app', `  digest: ${D}`]
     ],
     [
+      'header comments, a leading --- and blank lines survive',
+      '# header\n\n---\n# about resources\nresources:\n- a\n\nimages:\n\n- name: app\n  newTag: v1\n\n# tail\n',
+      { name: 'app', digest: D },
+      ['  newTag: v1'],
+      [`  digest: ${D}`]
+    ],
+    [
+      'a document end marker stays last',
+      '---\nresources:\n- a\n...\n',
+      { name: 'app', digest: D },
+      [],
+      ['images:', '- name: app', `  digest: ${D}`]
+    ],
+    [
+      'tags YAML 1.1 reads as bool or number are quoted',
+      'images:\n- name: app\n  newTag: v1\n',
+      { name: 'app', digest: D, tag: 'y' },
+      ['  newTag: v1'],
+      ['  newTag: "y"', `  digest: ${D}`]
+    ],
+    [
       'a dropped key on the dash line: the next key moves up',
       `images:\n- newTag: v1\n  tagSuffix: -x\n  name: app\n  digest: ${OLD}\n`,
       { name: 'app', digest: D },
@@ -149,6 +170,10 @@ describe('setImage edits only the lines that change', () => {
   it('already pinned: unchanged, same bytes', () => {
     const text = `# keep\nimages:\n  - name: app   # two spaces kept\n    digest: ${D}\n`
     expect(setImage(text, { name: 'app', digest: D })).toEqual({ text, changed: false })
+  })
+
+  it('the entry goes before a document end marker', () => {
+    expect(setImage('resources:\n- a\n...\n', { name: 'app', digest: D }).text).toBe(`resources:\n- a\nimages:\n- name: app\n  digest: ${D}\n...\n`)
   })
 
   it('an empty file becomes a kustomization with the entry', () => {

@@ -60,7 +60,10 @@ export function setImage(text: string, want: SetImage, file = 'kustomization.yam
     const pair = root.items.find(p => isScalar(p.key) && p.key.value === 'images') as Pair<Scalar, unknown> | undefined
     const seqIndent = sequenceIndent(root, text)
     if (!pair) {
-      edits.push(appendAtEnd(text, 'images:\n' + blockEntry(want, seqIndent, seqIndent + 2)))
+      // After the mapping's last content, not at the end of the text: a `...` end marker or a
+      // following document must stay after it.
+      const at = root.range ? endOfLine(text, lastContent(text, root.range[1])) : text.length
+      edits.push(insertLines(text, at, 'images:\n' + blockEntry(want, seqIndent, seqIndent + 2)))
     } else if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
       // `images:` (or `images: ~`): drop the null, keep any comment, entries on the next lines.
       const colon = text.indexOf(':', pair.key.range![1])
