@@ -90,6 +90,7 @@ items:
     ['a document without kind', 'apiVersion: v1\nmetadata: {name: a}\n', /^bad.yaml:1: object has no kind$/],
     ['a document without apiVersion and name', `# c\n---\nkind: ConfigMap\nmetadata: {}\n`, /^bad.yaml:3: object has no apiVersion, metadata.name$/],
     ['generateName', 'apiVersion: v1\nkind: Pod\nmetadata: {generateName: a-}\n', /metadata.name \(server-side apply needs metadata.name; generateName is not supported\)$/],
+    ['a kustomization given as a manifest', 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n', /^bad.yaml:1: is a kustomization, not a Kubernetes object \(list its directory under 'kustomize' instead of 'manifests'\)$/],
     ['a scalar document', 'just text\n', /^bad.yaml:1: document is not a mapping/],
     ['a list item that is not a mapping', 'apiVersion: v1\nkind: List\nitems:\n- 3\n', /^bad.yaml:4: list item is not a mapping/]
   ])('%s → one line with the place', (_, text, expected) => {

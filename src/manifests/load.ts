@@ -120,6 +120,8 @@ function checkObject(value: unknown, file: string, line: number): KubeObject {
   if (typeof o.kind !== 'string' || !o.kind) missing.push('kind')
   const meta = o.metadata as Record<string, unknown> | undefined
   if (!meta || typeof meta.name !== 'string' || !meta.name) missing.push('metadata.name')
+  if (String(o.apiVersion ?? '').startsWith('kustomize.config.k8s.io/') || (o.kind === 'Kustomization' && !meta?.name))
+    throw new DeployError('is a kustomization, not a Kubernetes object', { file, line, hint: "list its directory under 'kustomize' instead of 'manifests'" })
   if (missing.length) {
     const generated = meta && typeof meta.generateName === 'string'
     throw new DeployError(`object has no ${missing.join(', ')}`, {
