@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Stops exactly the processes up.sh started (by the PIDs it recorded, newest first); anything
+# else on the machine is left alone. State (etcd data, images, PKI, credentials) stays, so the
+# next up.sh starts warm; add --purge to delete $KUBE_SHIP_STATE as well.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+[ -d "$STATE" ] || { say "nothing to stop: $STATE does not exist"; exit 0; }
+with_lock 120
+for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+  # dockerd stops its containerd itself; give it time to do so.
+  stop "${COMPONENTS[i]}" 30
+done
+rm -f "$RUN/kube-apiserver.held"
+if [ "${1:-}" = --purge ]; then
+  # vfs keeps plain copies (nothing mounted), so a recursive remove is enough.
+  rm -rf "$STATE"
+  say "removed $STATE"
+fi

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fault injection for e2e tests (etcd and every other component keep running):
+#   fault.sh apiserver-stop   stop kube-apiserver; etcd keeps the data
+#   fault.sh apiserver-start  start it again with the same flags and wait until /readyz is ok
+# While stopped, a concurrent up.sh waits for apiserver-start instead of restarting it.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+case "${1:-}" in
+  apiserver-stop)
+    with_lock 600
+    alive kube-apiserver || die "kube-apiserver is not running (start the stack with test/stack/up.sh)"
+    # Keep the exact argv so apiserver-start brings back the same server.
+    cp "$RUN/kube-apiserver.cmd" "$RUN/kube-apiserver.saved-cmd"
+    cp "$RUN/kube-apiserver.spec" "$RUN/kube-apiserver.saved-spec"
+    touch "$RUN/kube-apiserver.held"
+    stop kube-apiserver 20
+    ;;
+  apiserver-start)
+    with_lock 600
+    if ! alive kube-apiserver; then
+      [ -f "$RUN/kube-apiserver.saved-cmd" ] || die "no saved apiserver command line; run test/stack/up.sh"
+      mapfile -d '' cmd <"$RUN/kube-apiserver.saved-cmd"
+      launch kube-apiserver "${cmd[@]}"
+      cp "$RUN/kube-apiserver.saved-spec" "$RUN/kube-apiserver.spec"
+    fi
+    rm -f "$RUN/kube-apiserver.held"
+    server=$(sed -n 's/.*server: "\(.*\)".*/\1/p' "$STATE/admin.kubeconfig")
+    wait_for kube-apiserver 120 "$server/readyz" \
+      sh -c "curl -sf --cacert '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' '$server/readyz' | grep -qx ok"
+    say "kube-apiserver is back on $server"
+    ;;
+  *) echo "usage: test/stack/fault.sh apiserver-stop|apiserver-start" >&2; exit 2 ;;
+esac

@@ -1,0 +1,132 @@
+# Shared by up.sh, down.sh and fault.sh (sourced, not run): where the stack keeps its state,
+# which ports it uses, and how a component is started, recognised and stopped by PID.
+# Every wait here is bounded; every failure is one line on stderr naming the component.
+
+STATE=${KUBE_SHIP_STATE:-/tmp/kube-ship-stack}
+RUN=$STATE/run    # <name>.pid and <name>.cmd (the exact argv started, NUL-separated)
+LOGS=$STATE/logs  # <name>.log
+PKI=$STATE/pki
+
+# Ports on 127.0.0.1. The registries' ports are part of the stack contract; the others can be
+# moved when something else owns them.
+REGISTRY_PORT=5310
+AUTH_REGISTRY_PORT=5311
+ETCD_PORT=${KUBE_SHIP_ETCD_PORT:-5312}
+ETCD_PEER_PORT=${KUBE_SHIP_ETCD_PEER_PORT:-5313}
+APISERVER_PORT=${KUBE_SHIP_APISERVER_PORT:-5314}
+
+# Start order; down.sh stops in reverse.
+COMPONENTS=(dockerd registry-open registry-auth etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+say() { echo "stack: $*" >&2; }
+
+# die MESSAGE [COMPONENT]: one clear line, then the component's last log lines if there are any.
+die() {
+  echo "stack: error: $1" >&2
+  if [ -n "${2:-}" ] && [ -s "$LOGS/$2.log" ]; then
+    echo "stack: last lines of $LOGS/$2.log:" >&2
+    tail -n 15 "$LOGS/$2.log" | sed 's/^/  | /' >&2
+  fi
+  exit 1
+}
+
+pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
+
+# alive NAME: the recorded PID runs and is still the process we started (same argv), so a
+# recycled PID or a stale PID file is never mistaken for our component.
+alive() {
+  local pid; pid=$(pid_of "$1")
+  # Through a pipe: cmp -s trusts stat sizes, and /proc files claim size 0.
+  [ -n "$pid" ] && [ -f "$RUN/$1.cmd" ] && cat "/proc/$pid/cmdline" 2>/dev/null | cmp -s - "$RUN/$1.cmd"
+}
+
+# forget NAME: drop a PID file whose process is gone (stale after a crash or a reboot).
+forget() {
+  if [ -f "$RUN/$1.pid" ] && ! alive "$1"; then
+    say "$1: removing stale PID file (pid $(pid_of "$1") is not running)"
+    rm -f "$RUN/$1.pid" "$RUN/$1.cmd" "$RUN/$1.spec"
+  fi
+}
+
+# port_owner PORT: "pid N (name)" of whatever listens on 127.0.0.1:PORT, empty when free.
+port_owner() {
+  local line
+  line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1)
+  [ -n "$line" ] || return 0
+  if [[ $line =~ \"([^\"]+)\",pid=([0-9]+) ]]; then
+    echo "pid ${BASH_REMATCH[2]} (${BASH_REMATCH[1]})"
+  else
+    echo "an unknown process"
+  fi
+}
+
+# require_free_port NAME PORT: refuse to start NAME when another process holds its port.
+require_free_port() {
+  local owner; owner=$(port_owner "$2")
+  [ -z "$owner" ] || die "$1 cannot start: 127.0.0.1:$2 is in use by $owner, which this stack did not start (stop it, or run test/stack/down.sh if it is a stack from another KUBE_SHIP_STATE)"
+}
+
+# launch NAME CMD...: start CMD detached (own session, so a test runner exiting or being
+# interrupted does not take the stack with it), stdio to the log, and record PID and argv.
+launch() {
+  local name=$1; shift
+  mkdir -p "$RUN" "$LOGS"
+  : >"$LOGS/$name.log"
+  # 9>&-: the daemon must not inherit with_lock's descriptor, or it would hold the lock forever.
+  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 9>&- &
+  local pid=$!
+  echo "$pid" >"$RUN/$name.pid"
+  printf '%s\0' "$@" >"$RUN/$name.cmd"
+  # Until setsid has exec'd, /proc/PID/cmdline is still the forked shell's; wait for the switch
+  # so alive() is meaningful from here on.
+  local deadline=$((SECONDS + 10))
+  until alive "$name"; do
+    kill -0 "$pid" 2>/dev/null || die "$name exited at once" "$name"
+    [ $SECONDS -lt $deadline ] || die "$name (pid $pid) did not start within 10s" "$name"
+    sleep 0.05
+  done
+}
+
+# wait_for NAME SECONDS WHAT CHECK...: poll CHECK until it succeeds; fail early when NAME's
+# process exits, and with its log tail when SECONDS pass.
+wait_for() {
+  local name=$1 seconds=$2 what=$3; shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ -n "$name" ] && ! alive "$name"; then die "$name exited while waiting for $what" "$name"; fi
+    [ $SECONDS -lt $deadline ] || die "$name: $what did not happen within ${seconds}s" "$name"
+    sleep 0.2
+  done
+}
+
+# stop NAME [SECONDS]: SIGTERM the recorded PID, SIGKILL it after SECONDS (default 20).
+stop() {
+  local name=$1 seconds=${2:-20} pid
+  forget "$name"
+  pid=$(pid_of "$name")
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + seconds))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then
+      say "$name (pid $pid) ignored SIGTERM for ${seconds}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$RUN/$name.pid" "$RUN/$name.cmd" "$RUN/$name.spec"
+  say "stopped $name (pid $pid)"
+}
+
+# with_lock SECONDS: serialise up/down/fault runs on one state dir (test runners start up.sh
+# concurrently); the lock is released when the script exits.
+with_lock() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  if ! flock -n 9; then
+    say "another stack script holds $STATE/.lock; waiting up to $1s"
+    flock -w "$1" 9 || die "gave up after $1s waiting for $STATE/.lock (another up.sh/down.sh still running?)"
+  fi
+}

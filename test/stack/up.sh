@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# Starts the local test stack on 127.0.0.1, or reuses what already runs:
+#   dockerd (own socket, vfs) + buildx plugin, two registries (open :5310, htpasswd :5311),
+#   etcd, kube-apiserver (RBAC), kube-controller-manager, kube-scheduler, kwok with 3 fake nodes,
+#   IngressClass nginx, Gateway API CRDs, and a restricted kubeconfig for team-a.
+# Writes $STATE/env.json and $STATE/env (see docs in the stack contract). Idempotent: a component
+# whose process still runs with the same command line is left alone; one whose command line or
+# inputs changed is restarted. Env: KUBE_SHIP_STATE, KWOK_POD_READY_DELAY_MS (default 1000),
+# KWOK_CRASHLOOP_INTERVAL_MS (default 2000), KUBE_SHIP_{ETCD,ETCD_PEER,APISERVER}_PORT.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+READY_DELAY_MS=${KWOK_POD_READY_DELAY_MS:-1000}
+CRASHLOOP_INTERVAL_MS=${KWOK_CRASHLOOP_INTERVAL_MS:-2000}
+SERVER=https://127.0.0.1:$APISERVER_PORT
+ADMIN_KUBECONFIG=$STATE/admin.kubeconfig
+DEPLOYER_KUBECONFIG=$STATE/deployer.kubeconfig
+DOCKER_SOCK=$STATE/docker/docker.sock
+
+# ---------------------------------------------------------------- prerequisites
+
+need_tools() {
+  [ "$(id -u)" = 0 ] || die "up.sh must run as root (dockerd needs it)"
+  local missing=() pkgs=()
+  command -v dockerd >/dev/null || pkgs+=(docker.io)
+  command -v docker-registry >/dev/null || pkgs+=(docker-registry)
+  command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
+  command -v openssl >/dev/null || pkgs+=(openssl)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    say "installing ${pkgs[*]} with apt-get"
+    mkdir -p "$LOGS"
+    # policy-rc.d keeps the packages' own services from starting; we start ours below.
+    { timeout 300 apt-get update && DEBIAN_FRONTEND=noninteractive timeout 600 \
+        apt-get install -y --no-install-recommends "${pkgs[@]}"; } >"$LOGS/apt.log" 2>&1 ||
+      die "apt-get install ${pkgs[*]} failed" apt
+  fi
+  for t in go kubectl curl ss setsid flock; do command -v $t >/dev/null || missing+=($t); done
+  [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (Go >= 1.26 for build.sh, kubectl, curl, iproute2, util-linux)"
+  # /usr/local/bin/docker (CLI 28) shadows Debian's; both negotiate down to dockerd 20.10's API.
+  command -v docker >/dev/null || die "no docker CLI on PATH"
+}
+
+build_binaries() {
+  mkdir -p "$LOGS"
+  local out
+  # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
+  out=$("$here/build.sh" kube etcd kwok buildx 2> >(tee -a "$LOGS/build.log" >&2)) ||
+    die "building the stack binaries failed (see $LOGS/build.log)" build
+  KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
+  ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
+  KWOK_BIN=$(grep '/bin/kwok-' <<<"$out")
+  BUILDX_BIN=$(grep '/bin/buildx-' <<<"$out")
+}
+
+# ensure NAME SPEC CMD...: reuse NAME when it runs with this exact SPEC (argv plus a hash of its
+# inputs); otherwise stop it and start CMD. Sets STARTED=1 when it (re)started.
+ensure() {
+  local name=$1 spec=$2; shift 2
+  STARTED=0
+  forget "$name"
+  if alive "$name"; then
+    if [ "$(cat "$RUN/$name.spec" 2>/dev/null)" = "$spec" ]; then return 0; fi
+    say "$name: configuration changed, restarting"
+    stop "$name"
+  fi
+  say "starting $name"
+  launch "$name" "$@"
+  printf '%s' "$spec" >"$RUN/$name.spec"
+  STARTED=1
+}
+
+spec_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
+
+# ---------------------------------------------------------------- docker + buildx
+
+start_docker() {
+  local d=$STATE/docker
+  mkdir -p "$d"
+  [ -f "$d/daemon.json" ] || echo '{}' >"$d/daemon.json"
+  local cmd=(dockerd --host "unix://$DOCKER_SOCK" --data-root "$d/data" --exec-root "$d/exec"
+    --pidfile "$d/dockerd.pid" --config-file "$d/daemon.json" --storage-driver vfs
+    --iptables=false --ip6tables=false --ip-masq=false --bridge=none --log-level warn)
+  forget dockerd
+  if ! alive dockerd; then rm -f "$d/dockerd.pid"; fi
+  ensure dockerd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
+  wait_for dockerd 60 "the Docker API on $DOCKER_SOCK" \
+    curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping
+}
+
+install_buildx() {
+  # The docker CLI looks here whatever DOCKER_CONFIG a test uses.
+  local dir=/usr/local/lib/docker/cli-plugins
+  mkdir -p "$dir"
+  [ "$(readlink "$dir/docker-buildx" 2>/dev/null)" = "$BUILDX_BIN" ] || ln -sfn "$BUILDX_BIN" "$dir/docker-buildx"
+  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx version >/dev/null 2>&1 ||
+    die "docker buildx does not run ($dir/docker-buildx -> $BUILDX_BIN)"
+}
+
+# ---------------------------------------------------------------- registries
+
+start_registries() {
+  local d=$STATE/registry
+  mkdir -p "$d"
+  if [ ! -f "$d/credentials" ]; then
+    # Fresh credentials per stack, bcrypt as distribution requires.
+    printf 'AUTH_USER=%s\nAUTH_PASSWORD=%s\n' "ks-$(openssl rand -hex 4)" "$(openssl rand -hex 16)" >"$d/credentials.tmp"
+    mv "$d/credentials.tmp" "$d/credentials"
+    rm -f "$d/htpasswd"
+  fi
+  # shellcheck disable=SC1091
+  . "$d/credentials"
+  [ -s "$d/htpasswd" ] || htpasswd -Bbn "$AUTH_USER" "$AUTH_PASSWORD" >"$d/htpasswd"
+  registry open "$REGISTRY_PORT" ""
+  # The file's hash is in the auth config so new credentials restart that registry.
+  registry auth "$AUTH_REGISTRY_PORT" "auth: {htpasswd: {realm: kube-ship-stack, path: $d/htpasswd}}
+# htpasswd $(sha256sum <"$d/htpasswd" | cut -c1-16)"
+  wait_for registry-open 30 "http://127.0.0.1:$REGISTRY_PORT/v2/ to answer 200" \
+    curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  wait_for registry-auth 30 "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/ to answer 200 with credentials" \
+    curl -sf -u "$AUTH_USER:$AUTH_PASSWORD" "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/"
+}
+
+registry() {
+  local kind=$1 port=$2 auth=$3 d=$STATE/registry
+  cat >"$d/$kind.yml.new" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $d/$kind-data}
+  delete: {enabled: true}
+http:
+  addr: 127.0.0.1:$port
+  secret: kube-ship-stack-$kind
+$auth
+EOF
+  mv "$d/$kind.yml.new" "$d/$kind.yml"
+  forget "registry-$kind"
+  alive "registry-$kind" || require_free_port "registry-$kind" "$port"
+  local cmd=(docker-registry serve "$d/$kind.yml")
+  ensure "registry-$kind" "$(spec_of "${cmd[@]}" "$(cat "$d/$kind.yml")")" "${cmd[@]}"
+}
+
+# ---------------------------------------------------------------- PKI and kubeconfigs
+
+# cert NAME SUBJECT [SAN]: a key and a CA-signed certificate; server certs get SANs.
+cert() {
+  local name=$1 subj=$2 san=${3:-}
+  [ -s "$PKI/$name.crt" ] && return 0
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$name.key" 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  local ext
+  if [ -n "$san" ]; then ext="subjectAltName=$san
+extendedKeyUsage=serverAuth"
+  else ext="extendedKeyUsage=clientAuth"; fi
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -out "$PKI/$name.crt" -extfile <(printf 'keyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$ext") 2>/dev/null
+  rm -f "$PKI/$name.csr"
+}
+
+make_pki() {
+  mkdir -p "$PKI"
+  if [ ! -s "$PKI/ca.crt" ]; then
+    rm -f "$PKI"/*.crt  # a new CA invalidates every certificate signed by the old one
+    openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=kube-ship-stack-ca" -days 3650 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -out "$PKI/ca.crt" 2>/dev/null
+  fi
+  cert apiserver "/CN=kube-apiserver" \
+    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cert admin "/O=system:masters/CN=kube-ship-admin"
+  # kubeadm's identities: the bootstrap RBAC policy already grants them what they need.
+  cert controller-manager "/CN=system:kube-controller-manager"
+  cert scheduler "/CN=system:kube-scheduler"
+  cert kwok "/O=system:masters/CN=kwok-controller"
+  if [ ! -s "$PKI/sa.key" ]; then
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  fi
+  for n in admin controller-manager scheduler kwok; do kubeconfig_for "$n"; done
+  PKI_HASH=$(cat "$PKI/ca.crt" "$PKI/sa.pub" | sha256sum | cut -c1-16)
+}
+
+b64() { base64 -w0 <"$1"; }
+
+# write_kubeconfig FILE USER USER_FIELDS [NAMESPACE]: a one-context kubeconfig for the stack.
+write_kubeconfig() {
+  local f=$1 user=$2 fields=$3 ns=${4:+, namespace: $4}
+  cat >"$f.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kube-ship-stack
+  cluster: {server: "$SERVER", certificate-authority-data: $(b64 "$PKI/ca.crt")}
+users:
+- name: $user
+  user: {$fields}
+contexts:
+- name: $user@kube-ship-stack
+  context: {cluster: kube-ship-stack, user: $user$ns}
+current-context: $user@kube-ship-stack
+EOF
+  chmod 600 "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+kubeconfig_for() {
+  write_kubeconfig "$STATE/$1.kubeconfig" "$1" "client-certificate-data: $(b64 "$PKI/$1.crt"), client-key-data: $(b64 "$PKI/$1.key")"
+}
+
+# ---------------------------------------------------------------- control plane
+
+start_etcd() {
+  mkdir -p "$STATE/etcd"
+  forget etcd
+  if ! alive etcd; then require_free_port etcd "$ETCD_PORT"; require_free_port etcd "$ETCD_PEER_PORT"; fi
+  local c=http://127.0.0.1:$ETCD_PORT p=http://127.0.0.1:$ETCD_PEER_PORT
+  local cmd=("$ETCD_BIN" --name=kube-ship --data-dir="$STATE/etcd/data"
+    --listen-client-urls="$c" --advertise-client-urls="$c"
+    --listen-peer-urls="$p" --initial-advertise-peer-urls="$p" --initial-cluster="kube-ship=$p"
+    --unsafe-no-fsync --log-level=warn --quota-backend-bytes=4294967296
+    --auto-compaction-mode=periodic --auto-compaction-retention=10m)
+  ensure etcd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
+  wait_for etcd 60 "etcd health on $c" etcd_healthy
+}
+
+etcd_healthy() { curl -sf "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+
+apiserver_cmd() {
+  APISERVER_CMD=("$KUBE_BIN" kube-apiserver
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT"
+    --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT"
+    # No default route is needed with an explicit loopback address; loopback may not be an
+    # Endpoints address, so the 'kubernetes' Service endpoints are not reconciled.
+    --advertise-address=127.0.0.1 --endpoint-reconciler-type=none
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key"
+    --client-ca-file="$PKI/ca.crt"
+    --authorization-mode=RBAC
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key"
+    --service-cluster-ip-range=10.96.0.0/16
+    --allow-privileged=true --profiling=false)
+}
+
+start_apiserver() {
+  apiserver_cmd
+  forget kube-apiserver
+  alive kube-apiserver || require_free_port kube-apiserver "$APISERVER_PORT"
+  ensure kube-apiserver "$(spec_of "${APISERVER_CMD[@]}" "$PKI_HASH")" "${APISERVER_CMD[@]}"
+  wait_for kube-apiserver 180 "$SERVER/readyz" apiserver_ready
+}
+
+apiserver_ready() {
+  curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$SERVER/readyz" | grep -qx ok
+}
+
+start_controller_manager() {
+  local cmd=("$KUBE_BIN" kube-controller-manager
+    --kubeconfig="$STATE/controller-manager.kubeconfig"
+    --leader-elect=false --secure-port=0 --use-service-account-credentials=true
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key"
+    --profiling=false)
+  ensure kube-controller-manager "$(spec_of "${cmd[@]}" "$PKI_HASH")" "${cmd[@]}"
+}
+
+start_scheduler() {
+  local cmd=("$KUBE_BIN" kube-scheduler
+    --kubeconfig="$STATE/scheduler.kubeconfig"
+    --leader-elect=false --secure-port=0 --profiling=false)
+  ensure kube-scheduler "$(spec_of "${cmd[@]}" "$PKI_HASH")" "${cmd[@]}"
+}
+
+start_kwok() {
+  mkdir -p "$STATE/kwok"
+  sed -e "s/@READY_DELAY_MS@/$READY_DELAY_MS/g" -e "s/@CRASHLOOP_INTERVAL_MS@/$CRASHLOOP_INTERVAL_MS/g" \
+    "$here/kwok/stages-node.yaml" - "$here/kwok/stages-pod.yaml" <<<"---" >"$STATE/kwok/stages.yaml"
+  local cmd=("$KWOK_BIN" --kubeconfig="$STATE/kwok.kubeconfig"
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
+    --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=10.0.0.1
+    -c "$STATE/kwok/stages.yaml")
+  ensure kwok "$(spec_of "${cmd[@]}" "$(cat "$STATE/kwok/stages.yaml")" "$PKI_HASH")" "${cmd[@]}"
+}
+
+# ---------------------------------------------------------------- cluster objects
+
+k() { timeout 60 kubectl --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+
+apply_cluster_objects() {
+  local gw_version gw_dir
+  gw_version=$(tr -d '[:space:]' <"$here/cluster/gateway-api.version")
+  gw_dir=$(cd /tmp && GOFLAGS=-mod=mod GOWORK=off timeout 300 go mod download -json "sigs.k8s.io/gateway-api@$gw_version" |
+    sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p') || true
+  [ -d "$gw_dir/config/crd/standard" ] || die "could not fetch sigs.k8s.io/gateway-api@$gw_version from the Go module proxy"
+  # Server-side: the CRDs are too large for client-side apply's last-applied annotation.
+  k apply --server-side --force-conflicts --field-manager=kube-ship-stack \
+    -f "$here/kwok/nodes.yaml" -f "$here/cluster/base.yaml" -f "$gw_dir/config/crd/standard" >"$LOGS/apply.log" 2>&1 ||
+    die "applying cluster objects failed" apply
+  k apply --server-side --force-conflicts --field-manager=kube-ship-stack -n team-a \
+    -f "$here/rbac/deployer-role.yaml" >>"$LOGS/apply.log" 2>&1 || die "applying the deployer Role failed" apply
+  local crds=() f
+  for f in "$gw_dir"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+    f=${f##*_}; f=${f%.yaml}
+    [ "$f" = safeupgrades ] || crds+=("crd/$f.gateway.networking.k8s.io")
+  done
+  k wait --for=condition=Established --timeout=60s "${crds[@]}" >>"$LOGS/apply.log" 2>&1 ||
+    die "Gateway API CRDs did not become Established within 60s" apply
+}
+
+wait_cluster_ready() {
+  wait_for kwok 90 "3 kwok nodes Ready" nodes_ready
+  # The ServiceAccount admission plugin rejects pods until the controller-manager has created
+  # a namespace's default ServiceAccount; team-a is the first namespace tests use.
+  wait_for kube-controller-manager 60 "the default ServiceAccount in team-a" k -n team-a get serviceaccount default
+  alive kube-scheduler || die "kube-scheduler exited" kube-scheduler
+}
+
+nodes_ready() {
+  [ "$(k get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)" -ge 3 ]
+}
+
+restricted_kubeconfig() {
+  local token
+  # A bound token from TokenRequest; a year is enough for any stack's life.
+  token=$(k -n team-a create token kube-ship-deployer --duration=8760h) || die "TokenRequest for team-a/kube-ship-deployer failed"
+  write_kubeconfig "$DEPLOYER_KUBECONFIG" kube-ship-deployer "token: $token" team-a
+}
+
+write_env() {
+  cat >"$STATE/env.json.tmp" <<EOF
+{
+  "dockerHost": "unix://$DOCKER_SOCK",
+  "registry": "127.0.0.1:$REGISTRY_PORT",
+  "authRegistry": "127.0.0.1:$AUTH_REGISTRY_PORT",
+  "authUser": "$AUTH_USER",
+  "authPassword": "$AUTH_PASSWORD",
+  "kubeconfig": "$ADMIN_KUBECONFIG",
+  "restrictedKubeconfig": "$DEPLOYER_KUBECONFIG",
+  "restrictedNamespace": "team-a",
+  "server": "$SERVER",
+  "caFile": "$PKI/ca.crt",
+  "stateDir": "$STATE",
+  "podReadyDelayMs": $READY_DELAY_MS
+}
+EOF
+  mv "$STATE/env.json.tmp" "$STATE/env.json"
+  cat >"$STATE/env" <<EOF
+export DOCKER_HOST=unix://$DOCKER_SOCK
+export KUBECONFIG=$ADMIN_KUBECONFIG
+export KUBE_SHIP_REGISTRY=127.0.0.1:$REGISTRY_PORT
+export KUBE_SHIP_AUTH_REGISTRY=127.0.0.1:$AUTH_REGISTRY_PORT
+export KUBE_SHIP_AUTH_USER=$AUTH_USER
+export KUBE_SHIP_AUTH_PASSWORD=$AUTH_PASSWORD
+export KUBE_SHIP_RESTRICTED_KUBECONFIG=$DEPLOYER_KUBECONFIG
+export KUBE_SHIP_SERVER=$SERVER
+EOF
+}
+
+# fault.sh apiserver-stop leaves this marker: a concurrent up.sh must not undo a test's
+# deliberate outage, so it waits (bounded) for apiserver-start instead.
+respect_apiserver_hold() {
+  local hold=$RUN/kube-apiserver.held deadline=$((SECONDS + 120))
+  while [ -f "$hold" ] && [ $(( $(date +%s) - $(stat -c %Y "$hold") )) -lt 300 ]; do
+    [ $SECONDS -lt $deadline ] || die "the apiserver is held stopped by fault.sh for over 120s ($hold)"
+    sleep 0.5
+  done
+  rm -f "$hold"
+}
+
+main() {
+  local t0=$SECONDS
+  with_lock 1800
+  chmod 700 "$STATE"  # env.json and the kubeconfigs hold credentials
+  need_tools
+  build_binaries
+  start_docker
+  install_buildx
+  start_registries
+  make_pki
+  start_etcd
+  respect_apiserver_hold
+  start_apiserver
+  start_controller_manager
+  start_scheduler
+  start_kwok
+  apply_cluster_objects
+  wait_cluster_ready
+  restricted_kubeconfig
+  write_env
+  say "ready in $((SECONDS - t0))s: $SERVER, registries 127.0.0.1:$REGISTRY_PORT/$AUTH_REGISTRY_PORT, env in $STATE/env.json"
+}
+
+# Sourcing (for debugging one function) defines everything without starting anything.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
