@@ -11,7 +11,7 @@ export interface ProbeOptions {
   signal: AbortSignal
   /** extra request headers, e.g. the canary header that routes to the canary */
   headers?: Record<string, string>
-  /** attempts per URL (default 10) */
+  /** attempts per URL (default 6: about 12s of backoff) */
   attempts?: number
   /** first pause between attempts; doubles up to maxDelayMs */
   initialDelayMs?: number
@@ -36,7 +36,7 @@ export function probeHealth(checks: HealthCheck[], opts: ProbeOptions): Promise<
 }
 
 async function probeOne(check: HealthCheck, opts: ProbeOptions): Promise<HealthResult> {
-  const attempts = opts.attempts ?? 10
+  const attempts = opts.attempts ?? 6
   const expected = check.status ? String(check.status) : '2xx'
   let last = 'not probed'
   let status: number | undefined

@@ -18,7 +18,7 @@ import { DeployError } from '../errors.js'
 import type { Change, ResourceEntry } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { type ApiResource, type Kube, kube } from './client.js'
+import { type ApiResource, type Kube, kube, refOf } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { mapLimit } from './pool.js'
 
@@ -140,8 +140,11 @@ async function applyOne(k: Kube, m: Manifest, fallback: string, opts: ApplyOptio
   const rbacResource = r.group ? `${r.plural}.${r.group}` : r.plural
   const ctx = { ...base, resource, rbacResource, namespace: object.metadata.namespace }
   try {
-    const path = await k.path(object)
-    const before = await k.get(object, opts.signal).catch(err => {
+    const path = await k.path(refOf(object))
+    // An identity allowed to patch but not get still deploys; the change then comes from the code.
+    let unreadable = false
+    const before = await k.get(refOf(object), opts.signal).catch(err => {
+      if (err instanceof ApiError && err.code === 403) return void (unreadable = true)
       throw failure(err, { ...ctx, verb: 'get' })
     })
     const patch = (force: boolean) =>
@@ -165,7 +168,8 @@ async function applyOne(k: Kube, m: Manifest, fallback: string, opts: ApplyOptio
       say(`${resource}: took over fields from ${ours ? 'the last rollback' : 'another manager'}: ${summary}`)
       answer = await patch(true)
     }
-    return { manifest: m, object, resource, rbacResource, before, after: answer.body, change: changeOf(before, answer.body, answer.code) }
+    const change = unreadable ? (answer.code === 201 ? 'created' : 'configured') : changeOf(before, answer.body, answer.code)
+    return { manifest: m, object, resource, rbacResource, before, after: answer.body, change }
   } catch (err) {
     throw failure(err, ctx)
   }

@@ -72,6 +72,13 @@ export interface ObjectRef {
   kind: string
   namespace?: string
   name?: string
+  /** a whole object is not a ref: use refOf (its name lives in metadata) */
+  metadata?: never
+}
+
+/** The ref of an object: apiVersion, kind, namespace and name. */
+export function refOf(o: KubeObject): ObjectRef {
+  return { apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }
 }
 
 const http = new IsomorphicFetchHttpLibrary()

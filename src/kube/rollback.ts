@@ -106,6 +106,7 @@ export async function rollbackWorkloads(kc: KubeConfig, captures: Capture[], opt
       if (!changed(c.before, live)) return
       const template = c.target.kind === 'Deployment' ? await previousTemplate(k, c, live, opts.signal) : (c.before as Workload).spec?.template
       await restoreTemplate(kc, c.target, template, opts.signal)
+      if (c.target.kind === 'StatefulSet') await deleteBrokenPods(k, live, opts.signal)
       restored.push(c.target)
       records.push({ resource: c.resource, action: 'restored', image: (template as any)?.spec?.containers?.[0]?.image })
     } catch (err) {
@@ -149,4 +150,22 @@ export async function restoreTemplate(kc: KubeConfig, target: WaitTarget, templa
     contentType: 'application/json-patch+json',
     signal
   })
+}
+
+/**
+ * A StatefulSet waits for a pod of the failed revision to become Ready before it replaces it,
+ * which a broken pod never does ("forced rollback" in the StatefulSet docs): after restoring the
+ * template, delete the failed revision's pods that are not Ready so the controller recreates them.
+ */
+async function deleteBrokenPods(k: Kube, live: KubeObject, signal: AbortSignal): Promise<void> {
+  const status = (live as { status?: { updateRevision?: string; currentRevision?: string } }).status
+  if (!status?.updateRevision || status.updateRevision === status.currentRevision) return
+  const labels = { ...(live as Workload).spec?.selector?.matchLabels, 'controller-revision-hash': status.updateRevision }
+  const selector = Object.entries(labels).map(([key, v]) => `${key}=${v}`).join(',')
+  const ns = encodeURIComponent(live.metadata.namespace ?? 'default')
+  const pods = await k.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/pods`, { query: { labelSelector: selector }, signal })
+  for (const pod of pods.items) {
+    const ready = ((pod as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True')
+    if (!ready) await k.request('DELETE', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(pod.metadata.name)}`, { signal })
+  }
 }

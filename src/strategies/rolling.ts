@@ -54,7 +54,7 @@ export async function waitForCrds(kc: KubeConfig, crds: Applied[], signal?: Abor
   const targets = crds.map(a => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, name: a.object.metadata.name }))
   const outcomes = await waitForWorkloads(kc, targets, { signal: signal ?? AbortSignal.timeout(120_000), diagnose: false })
   const bad = outcomes.find(o => o.verdict.state !== 'done')
-  if (bad) throw new DeployError(`${bad.resource}: ${bad.verdict.message}`, { resource: bad.resource })
+  if (bad) throw new DeployError(bad.verdict.message, { resource: bad.resource })
 }
 
 export async function runRolling(ctx: RollingContext): Promise<void> {
@@ -87,7 +87,7 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
     const bad = outcomes.filter(o => o.verdict.state !== 'done')
     if (bad.length) {
       const first = bad[0]
-      throw new DeployError(`${first.resource}: ${first.verdict.message}${bad.length > 1 ? ` (and ${bad.length - 1} more failed)` : ''}`, {
+      throw new DeployError(`${first.verdict.message}${bad.length > 1 ? ` (and ${bad.length - 1} more failed)` : ''}`, {
         resource: first.resource,
         hint: first.diagnostic?.hint
       })

@@ -7,6 +7,7 @@
 import * as core from '@actions/core'
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
+import { describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
 import { type Kube, isTransient, kube } from '../client.js'
 import { ApiError, failure } from '../errors.js'
@@ -123,7 +124,8 @@ async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update
     what: { resource: `${first.kind} in ${first.namespace ?? 'the cluster'}`, rbacResource: r.group ? `${r.plural}.${r.group}` : r.plural, namespace: first.namespace },
     finished: () => group.every(t => t.outcome),
     onList(items) {
-      const seen = new Map(items.map(i => [i.metadata.name, i]))
+      // Items of a List carry no apiVersion/kind; the rules need them.
+      const seen = new Map(items.map(i => [i.metadata.name, { ...i, apiVersion: first.apiVersion, kind: first.kind }]))
       for (const t of group) {
         if (t.outcome) continue
         const o = seen.get(t.target.name)
@@ -152,31 +154,31 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
   let backoff = 200
   const pause = async (err: unknown): Promise<void> => {
     if (!isTransient(err) && !isStreamError(err)) throw failure(err, { verb: 'watch', ...h.what })
-    if (unreachableSince === undefined) {
+    if (unreachableSince === undefined && isTransient(err)) {
       unreachableSince = Date.now()
-      core.info(`API server not answering (${(err as Error).message ?? err}); retrying until the deadline`)
+      core.info(`${describeError(err)}; retrying until the deadline`)
     }
     await sleep(backoff, signal).catch(() => undefined)
     backoff = Math.min(backoff * 2, 3000)
   }
   while (!signal.aborted && !h.finished()) {
-    let rv: string
+    let list: { metadata: { resourceVersion: string }; items: KubeObject[] }
     try {
-      const list = await k.request<{ metadata: { resourceVersion: string }; items: KubeObject[] }>('GET', path, { query: { fieldSelector }, signal })
-      if (signal.aborted) return
-      if (unreachableSince !== undefined) {
-        core.info(`API server answering again after ${Math.round((Date.now() - unreachableSince) / 1000)}s`)
-        unreachableSince = undefined
-      }
-      rv = list.metadata.resourceVersion
-      h.onList(list.items ?? [])
-      backoff = 200
+      list = await k.request('GET', path, { query: { fieldSelector }, signal })
     } catch (err) {
       if (signal.aborted) return
       if (err instanceof ApiError && (err.code === 403 || err.code === 401)) throw failure(err, { verb: 'list', ...h.what })
       await pause(err)
       continue
     }
+    if (signal.aborted) return
+    if (unreachableSince !== undefined) {
+      core.info(`API server answering again after ${Math.round((Date.now() - unreachableSince) / 1000)}s`)
+      unreachableSince = undefined
+    }
+    let rv = list.metadata.resourceVersion
+    h.onList(list.items ?? [])
+    backoff = 200
     while (!signal.aborted && !h.finished()) {
       const res = await watchOnce(k.kc, path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
         if (type === 'ERROR') return 'relist'
