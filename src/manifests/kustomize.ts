@@ -9,6 +9,11 @@
 //     normalisation), so `nginx` never matches `docker.io/library/nginx`.
 // Unlike `kustomize edit`, the file is edited by splicing text at node offsets: comments, key
 // order, quoting and indentation stay, and only the lines that carry a changed value differ.
+// Checked against kustomize v5.5.0 `edit set image name=*@digest` (and `=new@digest`,
+// `=*:tag@digest`) + build: same rendering for new, tagged, renamed, tagSuffix, host:port, flow
+// and empty `images:` entries. One deliberate difference: `kustomize edit` re-sorts the list by
+// name, which changes the result of chained entries (`nginx → newName app` then `app`); we keep
+// the user's order, so the build keeps meaning what the file says.
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, stringify, type Pair, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml'
 import { DeployError } from '../errors.js'
 import { yamlFailure } from './load.js'
