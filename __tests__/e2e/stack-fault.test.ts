@@ -1,0 +1,25 @@
+// The apiserver fault helpers: a stopped apiserver refuses connections, a restarted one serves
+// the same data (etcd kept running). Briefly disturbs other suites sharing the stack, so it is
+// one short test.
+import { describe, expect, it, jest } from '@jest/globals'
+import { deleteNamespace, freshNamespace, kubectl, kubectlResult, startApiserver, stopApiserver } from './stack.js'
+
+// A project-level testTimeout is ignored by jest; the stack's waits carry their own bounds.
+jest.setTimeout(180_000)
+
+describe('apiserver fault helpers', () => {
+  it('stops and restarts kube-apiserver without losing state', async () => {
+    const ns = await freshNamespace('stack-fault')
+    await kubectl(['-n', ns, 'create', 'configmap', 'kept', '--from-literal=k=v'])
+    try {
+      await stopApiserver()
+      const down = await kubectlResult(['-n', ns, 'get', 'configmap', 'kept', '--request-timeout=5s'])
+      expect(down.code).not.toBe(0)
+      expect(down.stderr).toMatch(/refused/)
+    } finally {
+      await startApiserver()
+    }
+    expect(await kubectl(['-n', ns, 'get', 'configmap', 'kept', '-o', 'jsonpath={.data.k}'])).toBe('v')
+    await deleteNamespace(ns)
+  })
+})
