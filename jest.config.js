@@ -8,6 +8,9 @@ const common = {
   testEnvironment: 'node'
 }
 export default {
+  // Global, not per project: jest ignores testTimeout inside a project (e2e waits are bounded
+  // by their own deadlines anyway).
+  testTimeout: 300000,
   reporters: ['default', '<rootDir>/__tests__/count-reporter.cjs'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/unit/**/*.test.ts'] },
