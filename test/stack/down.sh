@@ -10,8 +10,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [ -d "$STATE" ] || { say "nothing to stop: $STATE does not exist"; exit 0; }
 with_lock 120
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-  # dockerd stops its containerd itself; give it time to do so.
-  stop "${COMPONENTS[i]}" 30
+  # dockerd stops its containerd itself, so it gets longer; a graceful apiserver would drain
+  # watches for tens of seconds, which nobody needs from a test stack.
+  stop "${COMPONENTS[i]}" "$([ "${COMPONENTS[i]}" = dockerd ] && echo 30 || echo 5)"
 done
 rm -f "$RUN/kube-apiserver.held"
 if [ "${1:-}" = --purge ]; then

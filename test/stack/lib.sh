@@ -7,10 +7,10 @@ RUN=$STATE/run    # <name>.pid and <name>.cmd (the exact argv started, NUL-separ
 LOGS=$STATE/logs  # <name>.log
 PKI=$STATE/pki
 
-# Ports on 127.0.0.1. The registries' ports are part of the stack contract; the others can be
-# moved when something else owns them.
-REGISTRY_PORT=5310
-AUTH_REGISTRY_PORT=5311
+# Ports on 127.0.0.1. The registries' 5310/5311 are part of the stack contract (override only
+# for a second, private stack); the others can be moved when something else owns them.
+REGISTRY_PORT=${KUBE_SHIP_REGISTRY_PORT:-5310}
+AUTH_REGISTRY_PORT=${KUBE_SHIP_AUTH_REGISTRY_PORT:-5311}
 ETCD_PORT=${KUBE_SHIP_ETCD_PORT:-5312}
 ETCD_PEER_PORT=${KUBE_SHIP_ETCD_PEER_PORT:-5313}
 APISERVER_PORT=${KUBE_SHIP_APISERVER_PORT:-5314}
@@ -81,7 +81,7 @@ launch() {
   # so alive() is meaningful from here on.
   local deadline=$((SECONDS + 10))
   until alive "$name"; do
-    kill -0 "$pid" 2>/dev/null || die "$name exited at once" "$name"
+    running "$pid" || die "$name exited at once" "$name"
     [ $SECONDS -lt $deadline ] || die "$name (pid $pid) did not start within 10s" "$name"
     sleep 0.05
   done
@@ -99,6 +99,14 @@ wait_for() {
   done
 }
 
+# running PID: the process exists and is not a zombie (our daemons are reparented to PID 1,
+# which may take its time to reap them).
+running() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # stop NAME [SECONDS]: SIGTERM the recorded PID, SIGKILL it after SECONDS (default 20).
 stop() {
   local name=$1 seconds=${2:-20} pid
@@ -107,7 +115,7 @@ stop() {
   [ -n "$pid" ] || return 0
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + seconds))
-  while kill -0 "$pid" 2>/dev/null; do
+  while running "$pid"; do
     if [ $SECONDS -ge $deadline ]; then
       say "$name (pid $pid) ignored SIGTERM for ${seconds}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true

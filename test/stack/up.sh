@@ -54,6 +54,18 @@ build_binaries() {
   BUILDX_BIN=$(grep '/bin/buildx-' <<<"$out")
 }
 
+# Before starting anything: every port a stopped component needs must be free, so a clash is
+# reported at once instead of after half the stack has started.
+preflight_ports() {
+  local pair name
+  for pair in "registry-open $REGISTRY_PORT" "registry-auth $AUTH_REGISTRY_PORT" "etcd $ETCD_PORT" \
+    "etcd $ETCD_PEER_PORT" "kube-apiserver $APISERVER_PORT"; do
+    set -- $pair
+    forget "$1"
+    alive "$1" || require_free_port "$1" "$2"
+  done
+}
+
 # ensure NAME SPEC CMD...: reuse NAME when it runs with this exact SPEC (argv plus a hash of its
 # inputs); otherwise stop it and start CMD. Sets STARTED=1 when it (re)started.
 ensure() {
@@ -83,7 +95,7 @@ start_docker() {
     --pidfile "$d/dockerd.pid" --config-file "$d/daemon.json" --storage-driver vfs
     --iptables=false --ip6tables=false --ip-masq=false --bridge=none --log-level warn)
   forget dockerd
-  if ! alive dockerd; then rm -f "$d/dockerd.pid"; fi
+  alive dockerd || rm -f "$d/dockerd.pid"  # dockerd refuses to start over its own stale pidfile
   ensure dockerd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
   wait_for dockerd 60 "the Docker API on $DOCKER_SOCK" \
     curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping
@@ -136,8 +148,6 @@ http:
 $auth
 EOF
   mv "$d/$kind.yml.new" "$d/$kind.yml"
-  forget "registry-$kind"
-  alive "registry-$kind" || require_free_port "registry-$kind" "$port"
   local cmd=(docker-registry serve "$d/$kind.yml")
   ensure "registry-$kind" "$(spec_of "${cmd[@]}" "$(cat "$d/$kind.yml")")" "${cmd[@]}"
 }
@@ -214,8 +224,6 @@ kubeconfig_for() {
 
 start_etcd() {
   mkdir -p "$STATE/etcd"
-  forget etcd
-  if ! alive etcd; then require_free_port etcd "$ETCD_PORT"; require_free_port etcd "$ETCD_PEER_PORT"; fi
   local c=http://127.0.0.1:$ETCD_PORT p=http://127.0.0.1:$ETCD_PEER_PORT
   local cmd=("$ETCD_BIN" --name=kube-ship --data-dir="$STATE/etcd/data"
     --listen-client-urls="$c" --advertise-client-urls="$c"
@@ -246,8 +254,6 @@ apiserver_cmd() {
 
 start_apiserver() {
   apiserver_cmd
-  forget kube-apiserver
-  alive kube-apiserver || require_free_port kube-apiserver "$APISERVER_PORT"
   ensure kube-apiserver "$(spec_of "${APISERVER_CMD[@]}" "$PKI_HASH")" "${APISERVER_CMD[@]}"
   wait_for kube-apiserver 180 "$SERVER/readyz" apiserver_ready
 }
@@ -394,6 +400,7 @@ main() {
   lock_without_hold
   chmod 700 "$STATE"  # env.json and the kubeconfigs hold credentials
   need_tools
+  preflight_ports
   build_binaries
   start_docker
   install_buildx
