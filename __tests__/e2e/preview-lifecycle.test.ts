@@ -1,7 +1,7 @@
 // A PR preview from open to close against the local control plane: the labelled namespace and
 // objects are applied by the real apply stage, the report goes to the GitHub stand-in, cleanup
 // deletes the namespace and watches until it is gone, and a second cleanup changes nothing.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
 import { randomInt } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,6 +18,9 @@ import type { GitHubContext } from '../../src/report/github.js'
 import { newReport } from '../../src/report/model.js'
 import { startGitHub, type GitHubStandIn } from '../../test/github/server.js'
 import { deleteNamespace, freshNamespace, kubectlJson, kubectlResult, stack } from './stack.js'
+
+// testTimeout is a global jest option, not a project one: namespace deletion needs more than 5s
+jest.setTimeout(180_000)
 
 const number = randomInt(100_000, 999_999)
 const owner = 'acme'
