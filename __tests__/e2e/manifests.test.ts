@@ -172,6 +172,17 @@ describe('overlays patched and rendered by the real kustomize', () => {
     )
   })
 
+  it('kustomize build is preferred; when it is not on PATH kubectl kustomize renders', async () => {
+    const docs = await renderOverlay('overlays/prod', ws, [
+      { file: 'kube-ship-no-such-kustomize', args: ['build'] },
+      { file: 'kubectl', args: ['kustomize'] }
+    ])
+    expect(docs.map(d => d.object.kind)).toEqual(['Deployment', 'CronJob'])
+    expect(await failure(renderOverlay('overlays/prod', ws, [{ file: 'kube-ship-no-such-kustomize', args: ['build'] }]))).toBe(
+      "input 'kustomize': cannot render overlay 'overlays/prod': neither kustomize nor kubectl is on PATH (last tried kube-ship-no-such-kustomize)"
+    )
+  })
+
   it('kustomize’s message is taken from either renderer’s stderr', () => {
     expect(kustomizeMessage('Error: accumulating resources: x\n')).toBe('accumulating resources: x')
     expect(kustomizeMessage('E1125 22:39:50.704932 381 run.go:72] "command failed" err="a \\"quoted\\" thing"\n')).toBe('a "quoted" thing')
