@@ -14,6 +14,7 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   # watches for tens of seconds, which nobody needs from a test stack.
   stop "${COMPONENTS[i]}" "$([ "${COMPONENTS[i]}" = dockerd ] && echo 30 || echo 5)"
 done
+stop_orphan_containerd
 rm -f "$RUN/kube-apiserver.held"
 if [ "${1:-}" = --purge ]; then
   # vfs keeps plain copies (nothing mounted), so a recursive remove is enough.

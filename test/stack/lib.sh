@@ -128,6 +128,20 @@ stop() {
   say "stopped $name (pid $pid)"
 }
 
+# dockerd runs its own containerd and stops it on a clean exit; after a SIGKILL or a crash that
+# containerd may live on, so stop it too (recognised by its config path under our state dir).
+# Its PID file must go as well: dockerd reuses a containerd whose PID still answers kill -0,
+# which a not-yet-reaped zombie does, and then waits forever for its socket.
+stop_orphan_containerd() {
+  local dir=$STATE/docker/exec/containerd pid
+  pid=$(cat "$dir/containerd.pid" 2>/dev/null) || return 0
+  if running "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir/containerd.toml"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    say "stopped dockerd's leftover containerd (pid $pid)"
+  fi
+  rm -f "$dir/containerd.pid"
+}
+
 # with_lock SECONDS: serialise up/down/fault runs on one state dir (test runners start up.sh
 # concurrently); the lock is released when the script exits.
 with_lock() {

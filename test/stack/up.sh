@@ -95,7 +95,10 @@ start_docker() {
     --pidfile "$d/dockerd.pid" --config-file "$d/daemon.json" --storage-driver vfs
     --iptables=false --ip6tables=false --ip-masq=false --bridge=none --log-level warn)
   forget dockerd
-  alive dockerd || rm -f "$d/dockerd.pid"  # dockerd refuses to start over its own stale pidfile
+  if ! alive dockerd; then
+    stop_orphan_containerd
+    rm -f "$d/dockerd.pid"  # dockerd refuses to start over its own stale pidfile
+  fi
   ensure dockerd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
   wait_for dockerd 60 "the Docker API on $DOCKER_SOCK" \
     curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping
