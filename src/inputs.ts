@@ -3,6 +3,7 @@
 import * as core from '@actions/core'
 import { DeployError } from './errors.js'
 import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
+import { checkNamespace } from './preview/index.js'
 
 export type Mode = 'deploy' | 'diff' | 'cleanup'
 export type Strategy = 'rolling' | 'canary' | 'blue-green'
@@ -137,7 +138,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
 
     kubeconfig,
     contextName: text('context-name'),
-    namespace: text('namespace'),
+    namespace: optionalNamespace(text('namespace')),
     mode: choice(get, 'mode', ['deploy', 'diff', 'cleanup'], 'deploy'),
     timeoutMs,
     rollbackOnFailure: bool(get, 'rollback-on-failure', true),
@@ -159,6 +160,10 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     githubToken: token,
     comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto')
   }
+}
+
+function optionalNamespace(name: string | undefined): string | undefined {
+  return name === undefined ? undefined : checkNamespace(name, 'namespace')
 }
 
 /** Comma- or newline-separated values, blanks dropped. */

@@ -14,6 +14,9 @@ import type { GitHubContext } from '../../src/report/github.js'
 import type { DeployReport } from '../../src/report/model.js'
 import { rollbackReport, successReport } from '../unit/report-fixtures.js'
 
+// loading GitHub's 13 MB OpenAPI description in beforeAll can take more than jest's default 5s
+jest.setTimeout(60_000)
+
 const owner = 'acme'
 const repo = 'shop'
 const SHA = 'a'.repeat(40)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { DeployError } from '../../src/errors.js'
+import { readSettings } from '../../src/inputs.js'
 import { checkNamespace, expandTemplate, labelPreview, previewManifests, resolvePreview } from '../../src/preview/index.js'
 import type { GitHubContext } from '../../src/report/github.js'
 
@@ -112,5 +113,15 @@ describe('labels', () => {
       ['Namespace', 'pr-12', { 'kube-ship.dev/pr': '12' }],
       ['Service', 'web', { 'kube-ship.dev/pr': '12' }]
     ])
+  })
+})
+
+describe('the namespace input', () => {
+  it.each([
+    ['web', 'web'],
+    ['', undefined],
+    ['Prod', "ERROR input 'namespace': namespace 'Prod' is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"]
+  ])('%j', (value, expected) => {
+    expect(outcome(() => readSettings(name => (name === 'namespace' ? value : '')).namespace)).toBe(expected)
   })
 })
