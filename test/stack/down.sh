@@ -15,9 +15,9 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop "${COMPONENTS[i]}" "$([ "${COMPONENTS[i]}" = dockerd ] && echo 30 || echo 5)"
 done
 stop_orphan_containerd
+release_docker_mounts
 rm -f "$RUN/kube-apiserver.held"
 if [ "${1:-}" = --purge ]; then
-  # vfs keeps plain copies (nothing mounted), so a recursive remove is enough.
   rm -rf "$STATE"
   say "removed $STATE"
 fi

@@ -142,6 +142,16 @@ stop_orphan_containerd() {
   rm -f "$dir/containerd.pid"
 }
 
+# dockerd bind-mounts its data root onto itself; a killed dockerd leaves that mount behind (and
+# a restarted one stacks another). Unmount whatever is left under our docker dir while no
+# dockerd of ours runs.
+release_docker_mounts() {
+  local m
+  awk -v d="$STATE/docker/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
 # with_lock SECONDS: serialise up/down/fault runs on one state dir (test runners start up.sh
 # concurrently); the lock is released when the script exits.
 with_lock() {

@@ -97,6 +97,7 @@ start_docker() {
   forget dockerd
   if ! alive dockerd; then
     stop_orphan_containerd
+    release_docker_mounts
     rm -f "$d/dockerd.pid"  # dockerd refuses to start over its own stale pidfile
   fi
   ensure dockerd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
