@@ -90,18 +90,38 @@ interface Seen {
   annotations: Record<string, string>
 }
 
-/** Every change of one Ingress, in order, as a controller's informer would see it. */
+/**
+ * Every change of one Ingress, in order, as a controller's informer would see it. A watch the
+ * server ends is resumed from the last resourceVersion, so no change is missed.
+ */
 async function watchIngress(ns: string, name: string): Promise<{ events: Seen[]; stop: () => void }> {
   const kc = new KubeConfig()
   kc.loadFromFile(stack().kubeconfig)
   const events: Seen[] = []
-  const req = await new Watch(kc).watch(
-    `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`,
-    { fieldSelector: `metadata.name=${name}` },
-    (type: string, obj: KubeObject) => events.push({ type, annotations: { ...obj.metadata.annotations } }),
-    () => undefined
-  )
-  return { events, stop: () => req.abort() }
+  const path = `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses`
+  let rv = (await kubectlJson(['get', '-n', ns, 'ingresses'])).metadata.resourceVersion as string
+  let stopped = false
+  let current: AbortController | undefined
+  const start = async (): Promise<void> => {
+    if (stopped) return
+    current = await new Watch(kc).watch(
+      path,
+      { fieldSelector: `metadata.name=${name}`, resourceVersion: rv, allowWatchBookmarks: true },
+      (type: string, obj: KubeObject) => {
+        rv = String(obj.metadata.resourceVersion ?? rv)
+        if (type !== 'BOOKMARK') events.push({ type, annotations: { ...obj.metadata.annotations } })
+      },
+      () => void setTimeout(() => void start().catch(() => setTimeout(() => void start(), 500)), 100)
+    )
+  }
+  await start()
+  return {
+    events,
+    stop: () => {
+      stopped = true
+      current?.abort()
+    }
+  }
 }
 
 async function stableState(ns: string): Promise<{ generation: number; template: unknown }> {

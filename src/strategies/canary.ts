@@ -8,7 +8,6 @@ import { parseReference, pinned } from '../image/reference.js'
 import type { Settings } from '../inputs.js'
 import { kube, type Kube } from '../kube/client.js'
 import { applyObjects, toResourceEntries } from '../kube/apply.js'
-import { ApiError } from '../kube/errors.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
 import { captureWorkloads, rollbackWorkloads } from '../kube/rollback.js'
@@ -163,12 +162,12 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     const reason = abortReason(err, signal)
     core.warning(`Canary aborting: ${reason}; weight 0, then removing the canary`)
     if (record && !record.endedAt) Object.assign(record, { ok: false, endedAt: new Date().toISOString(), note: reason })
-    await abort(k, plan, router, report)
+    const leftover = await abort(k, plan, router, report)
     throw failed(
       report,
-      new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}`, {
+      new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, {
         resource: stableName,
-        hint: 'traffic is back on the stable Deployment, which was not changed'
+        hint: leftover ? 'the stable Deployment was not changed' : 'traffic is back on the stable Deployment, which was not changed'
       })
     )
   }
@@ -180,8 +179,8 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     mergeResources(report, await io.apply([plan.stable], signal))
     await ready(io, [{ ...plan.stable.object, metadata: { ...plan.stable.object.metadata, namespace } }], report, signal)
   } catch (err) {
-    await abort(k, plan, router, report)
-    const error = failed(report, new DeployError(`canary promotion failed: ${abortReason(err, signal)}`, { resource: stableName }))
+    const leftover = await abort(k, plan, router, report)
+    const error = failed(report, new DeployError(`canary promotion failed: ${abortReason(err, signal)}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, { resource: stableName }))
     if (settings.rollbackOnFailure) {
       const rb = await rollbackWorkloads(ctx.kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) })
       report.rollback.push(...rb.records)
@@ -228,18 +227,31 @@ async function ready(io: CanaryIO, deployments: KubeObject[], report: DeployRepo
   if (bad) throw new DeployError(`${bad.kind}/${bad.namespace}/${bad.name} is not Ready: ${bad.message}`)
 }
 
-/** Weight 0 first (so no request meets a vanishing canary), then the canary objects go. */
-async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport): Promise<void> {
+/**
+ * Weight 0 first (so no request meets a vanishing canary), then the canary objects go. Never
+ * throws: the abort's cause is the error to report; what could not be undone is answered.
+ */
+async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport): Promise<string | undefined> {
   const signal = AbortSignal.timeout(CLEANUP_MS)
   report.canary.outcome = 'aborted'
+  const problems: string[] = []
   try {
     await router.setWeight(0, signal)
+    report.canary.finalWeight = 0
   } catch (err) {
-    // The route may not exist yet (failed before prepare); remove() copes with that.
-    if (!(err instanceof ApiError && err.code === 404)) report.warnings.push(`canary weight 0 failed: ${describeError(err)}`)
+    problems.push(`weight 0 failed: ${describeError(err)}`)
   }
-  report.canary.finalWeight = 0
-  await removeCanary(k, plan, router, report, signal)
+  try {
+    // Deleting the canary route also ends its traffic, so it is tried even when weight 0 failed.
+    await removeCanary(k, plan, router, report, signal)
+    report.canary.finalWeight = 0
+  } catch (err) {
+    problems.push(`removing the canary failed: ${describeError(err)}`)
+  }
+  if (!problems.length) return undefined
+  const text = `${problems.join('; ')}; the next run removes what is left before it starts`
+  core.error(`Canary cleanup incomplete: ${text}`)
+  return text
 }
 
 async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal): Promise<void> {
