@@ -68,6 +68,8 @@ export interface Settings {
   previewNamespace: string
   githubToken?: string
   comment: CommentMode
+  /** record a GitHub Deployment (the job's `environment:` key makes its own) */
+  githubDeployment: boolean
 }
 
 /** Reads one raw input; core.getInput by default, a map in tests. */
@@ -158,7 +160,8 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     preview: bool(get, 'preview', false),
     previewNamespace: text('preview-namespace') ?? 'pr-{number}',
     githubToken: token,
-    comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto')
+    comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto'),
+    githubDeployment: bool(get, 'github-deployment', true)
   }
 }
 

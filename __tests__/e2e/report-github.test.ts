@@ -104,6 +104,8 @@ describe('sticky PR comment', () => {
     await publishReport(report('staging'), ctx(prContext(3)))
     const bodies = gh.commentsOn(owner, repo, 3).map(c => c.body.split('\n')[0])
     expect(bodies).toEqual([markerFor('staging'), markerFor('production')])
+    // the third report is the first one again: nothing to edit
+    expect(gh.requests.filter(r => r.operationId === 'issues/update-comment')).toEqual([])
   })
 
   it('finds its comment past the first page and leaves other authors alone', async () => {
@@ -206,6 +208,15 @@ describe('GitHub Deployments', () => {
     expect(d.transient_environment).toBe(true)
     expect(d.statuses.map(s => s.state)).toEqual(['in_progress', 'failure'])
     expect(d.statuses[1].description.length).toBeLessThanOrEqual(140)
+  })
+
+  it('records nothing with github-deployment: false (the job environment does)', async () => {
+    gh.addPull(owner, repo, { number: 12, head: { ref: 'feature/x', sha: SHA } })
+    const c: ReportContext = { ...ctx(prContext(12)), settings: { comment: 'auto', githubToken: 't', preview: false, mode: 'deploy', githubDeployment: false } }
+    const published = await publishReport(report('production'), c, await beginReport('production', c))
+    expect(published.deploymentId).toBeUndefined()
+    expect(gh.requests.filter(r => r.path.includes('/deployments'))).toEqual([])
+    expect(gh.commentsOn(owner, repo, 12)).toHaveLength(1)
   })
 
   it('marks the environment inactive after cleanup, once', async () => {

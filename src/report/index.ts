@@ -13,7 +13,7 @@ import { postComment } from './pr-comment.js'
 import { writeSummary } from './summary.js'
 
 export interface ReportContext {
-  settings: Pick<Settings, 'comment' | 'githubToken' | 'preview' | 'mode'>
+  settings: Pick<Settings, 'comment' | 'githubToken' | 'preview' | 'mode'> & { githubDeployment?: boolean }
   /** github.context from @actions/github */
   github: GitHubContext
   /** defaults to getOctokit(settings.githubToken); tests pass one pointed at the stand-in */
@@ -40,7 +40,7 @@ function octokitFor(ctx: ReportContext): Octokit | undefined {
 export async function beginReport(environment: string, ctx: ReportContext, url?: string): Promise<ReportSession> {
   try {
     const octokit = octokitFor(ctx)
-    if (!octokit || ctx.settings.mode !== 'deploy') return {}
+    if (!octokit || ctx.settings.mode !== 'deploy' || ctx.settings.githubDeployment === false) return {}
     const deployment = await startDeployment(octokit, ctx.github, { environment, transient: ctx.settings.preview, logUrl: runUrl(ctx.github), url })
     return { deployment }
   } catch (err) {
@@ -64,9 +64,11 @@ export async function publishReport(report: DeployReport, ctx: ReportContext, se
       return published
     }
     const logUrl = report.runUrl
-    if (report.mode === 'cleanup') {
+    // github-deployment: false leaves deployments to the job's `environment:` key
+    const deployments = ctx.settings.githubDeployment !== false
+    if (deployments && report.mode === 'cleanup') {
       await deactivateEnvironment(octokit, ctx.github, report.environment, logUrl)
-    } else if (report.mode === 'deploy') {
+    } else if (deployments && report.mode === 'deploy') {
       const deployment =
         session.deployment ?? (await startDeployment(octokit, ctx.github, { environment: report.environment, transient: ctx.settings.preview, logUrl }))
       if (deployment && (await finishDeployment(octokit, ctx.github, deployment, report, logUrl))) published.deploymentId = deployment.id
