@@ -1,11 +1,8 @@
 // The apiserver fault helpers: a stopped apiserver refuses connections, a restarted one serves
 // the same data (etcd kept running). Briefly disturbs other suites sharing the stack, so it is
 // one short test.
-import { describe, expect, it, jest } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { deleteNamespace, freshNamespace, kubectl, kubectlResult, startApiserver, stopApiserver } from './stack.js'
-
-// A project-level testTimeout is ignored by jest; the stack's waits carry their own bounds.
-jest.setTimeout(180_000)
 
 describe('apiserver fault helpers', () => {
   it('stops and restarts kube-apiserver without losing state', async () => {

@@ -1,13 +1,10 @@
 // Smoke test of the local stack itself: what every other e2e test relies on must hold here
 // first (real scheduler + controller-manager + kwok, RBAC, failure simulation, buildx digests).
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { SIM_LABEL, type SimBehavior, deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, run, stack, waitFor } from './stack.js'
-
-// A project-level testTimeout is ignored by jest; the stack's waits carry their own bounds.
-jest.setTimeout(180_000)
 
 const image = (tag: string): string => `${stack().registry}/smoke/web:${tag}`
 
