@@ -32,7 +32,7 @@ case "${1:-}" in
     rm -f "$RUN/kube-apiserver.held"
     server=$(sed -n 's/.*server: "\(.*\)".*/\1/p' "$STATE/admin.kubeconfig")
     wait_for kube-apiserver 120 "$server/readyz" \
-      sh -c "curl -sf --cacert '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' '$server/readyz' | grep -qx ok"
+      sh -c "curl -sf --max-time 5 --cacert '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' '$server/readyz' | grep -qx ok"
     say "kube-apiserver is back on $server"
     ;;
   *) echo "usage: test/stack/fault.sh apiserver-stop|apiserver-start" >&2; exit 2 ;;

@@ -57,7 +57,7 @@ build_binaries() {
 # Before starting anything: every port a stopped component needs must be free, so a clash is
 # reported at once instead of after half the stack has started.
 preflight_ports() {
-  local pair name
+  local pair
   for pair in "registry-open $REGISTRY_PORT" "registry-auth $AUTH_REGISTRY_PORT" "etcd $ETCD_PORT" \
     "etcd $ETCD_PEER_PORT" "kube-apiserver $APISERVER_PORT"; do
     set -- $pair
@@ -67,10 +67,9 @@ preflight_ports() {
 }
 
 # ensure NAME SPEC CMD...: reuse NAME when it runs with this exact SPEC (argv plus a hash of its
-# inputs); otherwise stop it and start CMD. Sets STARTED=1 when it (re)started.
+# inputs); otherwise stop it and start CMD.
 ensure() {
   local name=$1 spec=$2; shift 2
-  STARTED=0
   forget "$name"
   if alive "$name"; then
     if [ "$(cat "$RUN/$name.spec" 2>/dev/null)" = "$spec" ]; then return 0; fi
@@ -80,7 +79,6 @@ ensure() {
   say "starting $name"
   launch "$name" "$@"
   printf '%s' "$spec" >"$RUN/$name.spec"
-  STARTED=1
 }
 
 spec_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
@@ -102,7 +100,7 @@ start_docker() {
   fi
   ensure dockerd "$(spec_of "${cmd[@]}")" "${cmd[@]}"
   wait_for dockerd 60 "the Docker API on $DOCKER_SOCK" \
-    curl -sf --unix-socket "$DOCKER_SOCK" http://d/_ping
+    curl -sf --max-time 5 --unix-socket "$DOCKER_SOCK" http://d/_ping
 }
 
 install_buildx() {
@@ -110,7 +108,7 @@ install_buildx() {
   local dir=/usr/local/lib/docker/cli-plugins
   mkdir -p "$dir"
   [ "$(readlink "$dir/docker-buildx" 2>/dev/null)" = "$BUILDX_BIN" ] || ln -sfn "$BUILDX_BIN" "$dir/docker-buildx"
-  DOCKER_HOST=unix://$DOCKER_SOCK docker buildx version >/dev/null 2>&1 ||
+  DOCKER_HOST=unix://$DOCKER_SOCK timeout 30 docker buildx version >/dev/null 2>&1 ||
     die "docker buildx does not run ($dir/docker-buildx -> $BUILDX_BIN)"
 }
 
@@ -133,9 +131,9 @@ start_registries() {
   registry auth "$AUTH_REGISTRY_PORT" "auth: {htpasswd: {realm: kube-ship-stack, path: $d/htpasswd}}
 # htpasswd $(sha256sum <"$d/htpasswd" | cut -c1-16)"
   wait_for registry-open 30 "http://127.0.0.1:$REGISTRY_PORT/v2/ to answer 200" \
-    curl -sf "http://127.0.0.1:$REGISTRY_PORT/v2/"
+    curl -sf --max-time 5 "http://127.0.0.1:$REGISTRY_PORT/v2/"
   wait_for registry-auth 30 "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/ to answer 200 with credentials" \
-    curl -sf -u "$AUTH_USER:$AUTH_PASSWORD" "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/"
+    curl -sf --max-time 5 -u "$AUTH_USER:$AUTH_PASSWORD" "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/"
 }
 
 registry() {
@@ -238,7 +236,7 @@ start_etcd() {
   wait_for etcd 60 "etcd health on $c" etcd_healthy
 }
 
-etcd_healthy() { curl -sf "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+etcd_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
 apiserver_cmd() {
   APISERVER_CMD=("$KUBE_BIN" kube-apiserver
@@ -263,7 +261,7 @@ start_apiserver() {
 }
 
 apiserver_ready() {
-  curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$SERVER/readyz" | grep -qx ok
+  curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$SERVER/readyz" | grep -qx ok
 }
 
 start_controller_manager() {
@@ -334,7 +332,8 @@ wait_cluster_ready() {
   # The ServiceAccount admission plugin rejects pods until the controller-manager has created
   # a namespace's default ServiceAccount; team-a is the first namespace tests use.
   wait_for kube-controller-manager 60 "the default ServiceAccount in team-a" k -n team-a get serviceaccount default
-  alive kube-scheduler || die "kube-scheduler exited" kube-scheduler
+  local c
+  for c in kube-controller-manager kube-scheduler kwok; do alive "$c" || die "$c exited" "$c"; done
 }
 
 nodes_ready() {
@@ -375,6 +374,7 @@ export KUBE_SHIP_AUTH_USER=$AUTH_USER
 export KUBE_SHIP_AUTH_PASSWORD=$AUTH_PASSWORD
 export KUBE_SHIP_RESTRICTED_KUBECONFIG=$DEPLOYER_KUBECONFIG
 export KUBE_SHIP_SERVER=$SERVER
+export KUBE_SHIP_STATE=$STATE
 EOF
 }
 
