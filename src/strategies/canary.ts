@@ -18,7 +18,7 @@ import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, Workl
 import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
-import { deleteIfExists, mergePatch, refOf } from '../traffic/router.js'
+import { FIELD_MANAGER as TRAFFIC_MANAGER, deleteIfExists, mergePatch, refOf } from '../traffic/router.js'
 import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
 import { CANARY_OF, canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
 
@@ -58,6 +58,16 @@ export interface CanaryOptions {
 /** How long cleanup may take after the run's own signal has fired. */
 const CLEANUP_MS = 60_000
 
+/**
+ * The manifests taking back what our own traffic manager set (an old colour's replicas, a
+ * restored route's rules) is the expected next step, not news for a warning.
+ */
+function ownConflicts(message: string): void {
+  const managers = [...message.matchAll(/conflict with "([^"]+)"/g)].map(m => m[1])
+  if (managers.length && managers.every(m => m === TRAFFIC_MANAGER)) core.info(message)
+  else core.warning(message)
+}
+
 /** The stage entry main.ts calls for strategy canary. */
 export function runCanary(ctx: StageContext, options: CanaryOptions = {}): Promise<void> {
   return runCanaryWith(ctx, stageIO(ctx), options)
@@ -68,7 +78,7 @@ export function stageIO(ctx: StageContext): CanaryIO {
   const namespace = ctx.settings.namespace
   return {
     async apply(manifests, signal) {
-      return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal }))
+      return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal, warn: ownConflicts }))
     },
     async waitReady(objects, signal) {
       const targets = objects.map(o => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace ?? namespace, name: o.metadata.name }))
