@@ -89,6 +89,13 @@ describe('API failures as one line', () => {
       /recreated/
     ],
     ['strict decoding', 400, { reason: 'BadRequest', message: 'strict decoding error: unknown field "spec.replicsa"' }, /invalid: strict decoding error: unknown field "spec.replicsa"/, undefined],
+    [
+      'a field SSA cannot type',
+      500,
+      { reason: 'InternalError', message: 'failed to create typed patch object (apps/typo; apps/v1, Kind=Deployment): .spec.replicsa: field not declared in schema' },
+      /^invalid: \.spec\.replicsa: field not declared in schema$/,
+      undefined
+    ],
     ['unauthorized', 401, {}, /rejected the credentials/, /expired/],
     ['other', 500, { reason: 'InternalError', message: 'etcd down' }, /500 InternalError: etcd down/, undefined]
   ])('%s', (_n, code, status, message, hint) => {

@@ -68,6 +68,9 @@ export function describeStatus(code: number, status: ApiStatus, ctx: FailureCont
       hint: `grant '${rbacVerb(ctx.verb)}' on '${what}' in the deployer Role`
     }
   }
+  // SSA reports fields the schema does not know as a 500 "failed to create typed patch object".
+  const typed = /failed to create typed patch object \([^)]*\): (.*)$/s.exec(status.message ?? '')
+  if (typed) return { message: `invalid: ${typed[1]}` }
   if (code === 422 || status.reason === 'Invalid' || (code === 400 && /unknown field|strict decoding/i.test(status.message ?? ''))) {
     const parts = causes.length
       ? causes.map(c => (c.field ? `${c.field}: ${c.message ?? c.reason}` : (c.message ?? c.reason ?? '')))

@@ -319,14 +319,14 @@ class PodWatch {
   }
 
   /** The waited workload whose newest revision owns the pod, if any. */
-  private async owner(pod: KubeObject): Promise<Tracked | undefined> {
+  private async owner(pod: KubeObject, signal: AbortSignal = this.signal): Promise<Tracked | undefined> {
     const ns = pod.metadata.namespace
     const ref = (pod.metadata.ownerReferences as { kind: string; name: string; uid: string; controller?: boolean }[] | undefined)?.find(r => r.controller)
     if (!ref) return undefined
     const find = (kind: string, name: string) => this.tracked.find(t => t.target.kind === kind && t.target.namespace === ns && t.target.name === name)
     const labels = pod.metadata.labels ?? {}
     if (ref.kind === 'ReplicaSet') {
-      const rs = await this.replicaSet(ns!, ref.name)
+      const rs = await this.replicaSet(ns!, ref.name, signal)
       const dref = (rs?.metadata.ownerReferences as { kind: string; name: string }[] | undefined)?.find(r => r.kind === 'Deployment')
       const t = dref && find('Deployment', dref.name)
       const revision = (o?: KubeObject) => o?.metadata.annotations?.['deployment.kubernetes.io/revision']
@@ -341,23 +341,27 @@ class PodWatch {
     return undefined
   }
 
-  private async replicaSet(ns: string, name: string): Promise<KubeObject | undefined> {
+  private async replicaSet(ns: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined> {
     const key = `${ns}/${name}`
     if (!this.replicaSets.has(key) || !this.replicaSets.get(key)?.metadata.annotations)
-      this.replicaSets.set(key, await this.k.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, name }, this.signal).catch(() => undefined))
+      this.replicaSets.set(key, await this.k.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, name }, signal).catch(() => undefined))
     return this.replicaSets.get(key)
   }
 
   /** After a deadline or timeout: what the new pods are doing, from the pods already seen. */
   async explain(t: Tracked, verdict: Verdict): Promise<Diagnostic | undefined> {
     if (!POD_WORKLOADS.has(t.target.kind)) return undefined
+    // The wait's own signal has fired by now; these few reads get a short budget of their own.
+    const signal = AbortSignal.timeout(10_000)
     const candidates = [...this.pods.values()].filter(p => p.metadata.namespace === t.target.namespace)
-    for (const pod of candidates) {
-      if ((await this.owner(pod).catch(() => undefined)) !== t) continue
+    for (let pod of candidates) {
+      if ((await this.owner(pod, signal).catch(() => undefined)) !== t) continue
+      // The watch has stopped: read the pod again so the explanation is its state now.
+      pod = (await this.k.get({ apiVersion: 'v1', kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name }, signal).catch(() => undefined)) ?? pod
       const ready = ((pod as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).find(c => c.type === 'Ready')
       if (ready?.status === 'True') continue
       const phase = (pod as { status?: { phase?: string } }).status?.phase ?? 'Unknown'
-      const events = await eventsFor(this.k, pod.metadata.namespace!, 'Pod', pod.metadata.name)
+      const events = await eventsFor(this.k, pod.metadata.namespace!, 'Pod', pod.metadata.name, signal)
       const reason = verdict.reason === 'ProgressDeadlineExceeded' || verdict.reason === 'Timeout' ? 'NotReady' : (verdict.reason ?? 'NotReady')
       return {
         resource: `${t.resource} (pod ${pod.metadata.name})`,
