@@ -126,7 +126,8 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
       httpRoutes: await list('gateway.networking.k8s.io/v1', 'HTTPRoute', settings.trafficRouter === 'gateway-api')
     },
     settings,
-    budgetMs: settings.timeoutMs - (Date.now() - Date.parse(report.startedAt))
+    // The run's deadline starts after the image build, just before this stage: the whole timeout.
+    budgetMs: settings.timeoutMs
   })
 
   report.canary.router = settings.trafficRouter
