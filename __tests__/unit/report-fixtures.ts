@@ -121,3 +121,31 @@ export function canaryReport(): DeployReport {
     endedAt: '2026-11-25T10:04:02.000Z'
   })
 }
+
+export function diffReport(): DeployReport {
+  return newReport({
+    ...successReport(),
+    status: 'diff',
+    mode: 'diff',
+    url: undefined,
+    previousImage: undefined,
+    workloads: [],
+    health: [],
+    warnings: [],
+    resources: [
+      { kind: 'ConfigMap', namespace: 'shop', name: 'shop-config', change: 'unchanged' },
+      { kind: 'Deployment', namespace: 'shop', name: 'web', change: 'configured' }
+    ],
+    diff: [
+      '--- Deployment/shop/web (live)',
+      '+++ Deployment/shop/web (after apply)',
+      '@@ -21,7 +21,7 @@',
+      '       containers:',
+      '         - name: web',
+      '-          image: ghcr.io/acme/shop@sha256:0000000000000000000000000000000000000000000000000000000000000001',
+      '+          image: ghcr.io/acme/shop@sha256:4f2d9c1b7e3a5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8',
+      '           ports:'
+    ].join('\n'),
+    endedAt: '2026-11-25T10:00:04.200Z'
+  })
+}

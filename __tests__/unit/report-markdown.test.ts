@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { COMMENT_LIMIT, SUMMARY_LIMIT, fence, formatDuration, inline, markerFor, renderReport } from '../../src/report/markdown.js'
 import { newReport, type DeployReport } from '../../src/report/model.js'
-import { canaryReport, rollbackReport, successReport } from './report-fixtures.js'
+import { canaryReport, diffReport, rollbackReport, successReport } from './report-fixtures.js'
 
 const bytes = (s: string): number => Buffer.byteLength(s, 'utf8')
 
@@ -10,7 +10,8 @@ describe('renderReport golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
   it.each([
     ['success', successReport],
     ['rollback', rollbackReport],
-    ['canary', canaryReport]
+    ['canary', canaryReport],
+    ['diff', diffReport]
   ])('%s', (name, make) => {
     const file = new URL(`../golden/${name}.md`, import.meta.url)
     const md = renderReport(make(), { limit: COMMENT_LIMIT, marker: markerFor('production') })
@@ -29,7 +30,8 @@ describe('headline', () => {
     ['canary aborted', { status: 'failed', canary: { router: 'nginx', steps: [], finalWeight: 0, outcome: 'aborted' } }, '### ❌ Deploy to staging failed (canary aborted)'],
     ['diff without changes', { status: 'diff', mode: 'diff', resources: [{ kind: 'Service', name: 'a', change: 'unchanged' }] }, '### ✅ staging is up to date (diff only, nothing applied)'],
     ['diff with a change', { status: 'diff', mode: 'diff', resources: [{ kind: 'Service', name: 'a', change: 'configured' }] }, '### Diff for staging: 1 object would change (nothing applied)'],
-    ['cleanup', { status: 'cleaned-up', mode: 'cleanup' }, '### ✅ Preview staging removed']
+    ['cleanup', { status: 'cleaned-up', mode: 'cleanup' }, '### ✅ Preview staging removed'],
+    ['push only', { image: { ref: 'r@sha256:1', digest: 'sha256:1', tags: [], built: true } }, '### ✅ Image pushed for staging (nothing deployed)']
   ])('%s', (_name, over, expected) => {
     const md = renderReport(base(over), { limit: COMMENT_LIMIT })
     expect(md.split('\n')[0]).toBe(expected)

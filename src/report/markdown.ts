@@ -60,7 +60,9 @@ function headline(r: DeployReport): string {
   const lines: string[] = []
   switch (r.status) {
     case 'succeeded':
-      lines.push(`### ✅ Deployed to ${env}${r.canary.outcome === 'promoted' ? ' (canary promoted)' : ''}`)
+      // a run with an image and no manifests only builds and pushes
+      if (r.mode === 'deploy' && !r.resources.length && r.image) lines.push(`### ✅ Image pushed for ${env} (nothing deployed)`)
+      else lines.push(`### ✅ Deployed to ${env}${r.canary.outcome === 'promoted' ? ' (canary promoted)' : ''}`)
       break
     case 'failed':
       lines.push(`### ❌ Deploy to ${env} failed${r.canary.outcome === 'aborted' ? ' (canary aborted)' : ''}`)
@@ -300,6 +302,8 @@ function detailSections(r: DeployReport): Section[] {
       blocks: [{ text: r.warnings.map(w => `- ${inline(w, 500)}`).join('\n') }]
     })
   }
+  // a diff run is about its diff: show it first
+  if (r.mode === 'diff') sections.sort((a, b) => Number(b.title === 'Diff') - Number(a.title === 'Diff'))
   return sections
 }
 
