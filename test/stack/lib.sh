@@ -53,8 +53,11 @@ port_owner() {
   local line
   line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1)
   [ -n "$line" ] || return 0
-  if [[ $line =~ \"([^\"]+)\",pid=([0-9]+) ]]; then
-    echo "pid ${BASH_REMATCH[2]} (${BASH_REMATCH[1]})"
+  if [[ $line =~ pid=([0-9]+) ]]; then
+    local pid=${BASH_REMATCH[1]} exe
+    # argv[0] rather than ss's thread name (node reports "MainThread").
+    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)
+    echo "pid $pid (${exe##*/})"
   else
     echo "an unknown process"
   fi
