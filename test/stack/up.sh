@@ -140,7 +140,7 @@ registry() {
   local kind=$1 port=$2 auth=$3 d=$STATE/registry
   cat >"$d/$kind.yml.new" <<EOF
 version: 0.1
-log: {level: warn}
+log: {level: warn, accesslog: {disabled: true}}
 storage:
   filesystem: {rootdirectory: $d/$kind-data}
   delete: {enabled: true}
