@@ -20,7 +20,7 @@ import { startGitHub, type GitHubStandIn } from '../../test/github/server.js'
 import { deleteNamespace, freshNamespace, kubectlJson, kubectlResult, stack } from './stack.js'
 
 // testTimeout is a global jest option, not a project one: namespace deletion needs more than 5s
-jest.setTimeout(180_000)
+jest.setTimeout(300_000)
 
 const number = randomInt(100_000, 999_999)
 const owner = 'acme'
@@ -104,7 +104,7 @@ describe('preview lifecycle', () => {
 
   it('cleanup deletes the namespace with its objects and waits until it is gone', async () => {
     const report = newReport({ environment: 'preview', mode: 'cleanup', strategy: 'rolling' })
-    const result = await runCleanup(admin(), preview, report, { timeoutMs: 120_000 })
+    const result = await runCleanup(admin(), preview, report, { timeoutMs: 240_000 })
     expect(result).toEqual({ namespace: preview.namespace, deleted: true })
     expect(report).toMatchObject({ status: 'cleaned-up', environment: `preview-${number}`, resources: [{ kind: 'Namespace', name: preview.namespace, change: 'deleted' }] })
     const after = await kubectlResult(['get', 'namespace', preview.namespace])
@@ -134,6 +134,22 @@ describe('preview lifecycle', () => {
       expect((await kubectlResult(['get', 'namespace', other])).code).toBe(0)
     } finally {
       await deleteNamespace(other)
+    }
+  })
+
+  it('gives up on a namespace stuck terminating with one line saying why', async () => {
+    const stuck = { number: number + 1, namespace: `pr-${number + 1}`, labels: { [PREVIEW_LABEL]: String(number + 1) } }
+    const held = doc({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', finalizers: ['kube-ship.dev/test-hold'] }, data: {} })
+    await applyObjects(admin(), previewManifests([held], stuck), { namespace: stuck.namespace })
+    try {
+      // the namespace controller's conditions (naming the finalizer) may not be there yet after 3s
+      const err = await cleanupPreview(admin(), stuck, { timeoutMs: 3_000 }).catch(e => e)
+      expect(describeError(err)).toMatch(
+        new RegExp(`^Namespace/pr-${number + 1}: namespace pr-${number + 1} is still terminating after \\d+s(: .*)? \\(an object inside may have a finalizer`)
+      )
+    } finally {
+      await kubectlResult(['-n', stuck.namespace, 'patch', 'configmap', 'held', '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
+      await deleteNamespace(stuck.namespace)
     }
   })
 

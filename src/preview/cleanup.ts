@@ -17,9 +17,9 @@ export interface CleanupResult {
 }
 
 export interface CleanupOptions {
-  /** the run's deadline */
+  /** the run's deadline; it bounds the wait for the namespace to disappear */
   signal?: AbortSignal
-  /** how long to wait for the namespace to disappear (default 2 minutes) */
+  /** a bound of its own for that wait (default: the signal alone, else 5 minutes) */
   timeoutMs?: number
 }
 
@@ -52,9 +52,11 @@ export async function cleanupPreview(kc: KubeConfig, preview: Pick<Preview, 'nam
 }
 
 async function waitGone(kc: KubeConfig, name: string, opts: CleanupOptions): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? 120_000
-  const timeout = AbortSignal.timeout(timeoutMs)
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
+  // the run's deadline bounds the wait; without one (or with timeoutMs) a bound of our own does
+  const bound = opts.timeoutMs ?? (opts.signal ? undefined : 300_000)
+  const signals = [opts.signal, bound === undefined ? undefined : AbortSignal.timeout(bound)].filter((x): x is AbortSignal => x !== undefined)
+  const signal = AbortSignal.any(signals)
+  const started = Date.now()
   let gone = false
   let last: KubeObject | undefined
   await listWatch(kube(kc), '/api/v1/namespaces', `metadata.name=${name}`, signal, {
@@ -70,13 +72,14 @@ async function waitGone(kc: KubeConfig, name: string, opts: CleanupOptions): Pro
     what: { resource: `Namespace/${name}`, rbacResource: 'namespaces' }
   })
   if (gone) return
-  if (opts.signal?.aborted) throw opts.signal.reason
+  // a cancelled job says so itself; a deadline becomes the line below
+  if (opts.signal?.aborted && opts.signal.reason instanceof DeployError) throw opts.signal.reason
   const conditions = ((last?.status as { conditions?: { type: string; status: string; message?: string }[] })?.conditions ?? [])
     .filter(c => c.status === 'True')
     .map(c => c.message ?? c.type)
-  throw new DeployError(`namespace ${name} is still terminating after ${Math.round(timeoutMs / 1000)}s${conditions.length ? `: ${conditions.join('; ')}` : ''}`, {
+  throw new DeployError(`namespace ${name} is still terminating after ${Math.round((Date.now() - started) / 1000)}s${conditions.length ? `: ${conditions.join('; ')}` : ''}`, {
     resource: `Namespace/${name}`,
-    hint: 'an object inside has a finalizer no controller removes; see kubectl get all -n ' + name
+    hint: `an object inside may have a finalizer no controller removes; see kubectl get all -n ${name}`
   })
 }
 
