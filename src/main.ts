@@ -12,6 +12,7 @@ import { renderManifests, type ManifestsResult } from './manifests/index.js'
 import { setImage } from './manifests/kustomize.js'
 import { writeBack } from './gitops/writeback.js'
 import { kube, loadKubeConfig } from './kube/client.js'
+import { ensureNamespace } from './kube/apply.js'
 import { acquireLock, releaseLock, type LockHandle } from './kube/lock.js'
 import { runRolling } from './strategies/rolling.js'
 import { runCanary } from './strategies/canary.js'
@@ -63,6 +64,8 @@ export async function run(): Promise<void> {
     report.namespace = namespace
 
     if (s.mode === 'deploy' && s.lock) {
+      // The Lease lives in the target namespace, which a first deploy has yet to create.
+      await ensureNamespace(kube(kc), namespace, signal)
       const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(s.timeoutMs / 2, 300_000), signal }))
       lock = { kc, handle }
     }

@@ -180,7 +180,7 @@ export function conflictSummary(message = ''): string {
   return message.replace(/^Apply failed with \d+ conflicts?: /, '').replace(/\s+/g, ' ').trim()
 }
 
-async function ensureNamespace(k: Kube, name: string, signal?: AbortSignal): Promise<void> {
+export async function ensureNamespace(k: Kube, name: string, signal?: AbortSignal): Promise<void> {
   const ref = { apiVersion: 'v1', kind: 'Namespace', name }
   try {
     if (await k.get(ref, signal)) return
