@@ -47,6 +47,27 @@ describe('headline', () => {
   })
 })
 
+describe('strategy cell', () => {
+  const row = (over: Partial<DeployReport>): string | undefined =>
+    renderReport(newReport({ environment: 'e', mode: 'deploy', strategy: 'rolling', ...over }), { limit: COMMENT_LIMIT })
+      .split('\n')
+      .find(l => l.startsWith('| Strategy |'))
+  it.each<[string, Partial<DeployReport>, string]>([
+    ['rolling', {}, '| Strategy | rolling |'],
+    ['diff', { mode: 'diff' }, '| Strategy | rolling (diff only) |'],
+    ['blue-green switched', { strategy: 'blue-green', blueGreen: { service: 'web', from: 'blue', to: 'green', switched: true } }, '| Strategy | blue-green: Service <code>web</code> switched blue → green |'],
+    [
+      'blue-green switched back',
+      { strategy: 'blue-green', blueGreen: { service: 'web', from: 'blue', to: 'green', switched: true, switchedBack: true } },
+      '| Strategy | blue-green: Service <code>web</code> switched blue → green, switched back to blue |'
+    ],
+    ['blue-green first deploy, not switched', { strategy: 'blue-green', blueGreen: { service: 'web', to: 'blue', switched: false } }, '| Strategy | blue-green: Service <code>web</code> blue deployed, not switched |'],
+    ['canary without steps yet', { strategy: 'canary' }, '| Strategy | canary |']
+  ])('%s', (_name, over, expected) => {
+    expect(row(over)).toBe(expected)
+  })
+})
+
 describe('escaping user text', () => {
   it.each([
     ['HTML', '<script>alert(1)</script>', '&lt;script&gt;alert(1)&lt;/script&gt;'],

@@ -107,6 +107,12 @@ function overview(r: DeployReport): string {
 
 function strategyCell(r: DeployReport): string {
   if (r.mode !== 'deploy') return r.mode === 'diff' ? `${r.strategy} (diff only)` : 'cleanup'
+  const bg = r.blueGreen
+  if (r.strategy === 'blue-green' && bg) {
+    const from = bg.from ? inline(bg.from, 40) : 'nothing'
+    const move = bg.switched ? `switched ${from} → ${inline(bg.to, 40)}` : `${inline(bg.to, 40)} deployed, not switched`
+    return `blue-green: Service ${code(bg.service)} ${move}${bg.switchedBack ? `, switched back to ${from}` : ''}`
+  }
   if (r.strategy !== 'canary' || !r.canary.steps.length) return r.strategy
   const path = r.canary.steps.map(s => `${s.weight}%`).join(' → ')
   const end = r.canary.outcome ? `, ${r.canary.outcome}` : ''
