@@ -16,7 +16,7 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
 done
 stop_orphan_containerd
 release_docker_mounts
-rm -f "$RUN/kube-apiserver.held"
+rm -f "$HOLD"
 if [ "${1:-}" = --purge ]; then
   rm -rf "$STATE"
   say "removed $STATE"

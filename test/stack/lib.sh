@@ -110,22 +110,24 @@ running() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# stop NAME [SECONDS]: SIGTERM the recorded PID, SIGKILL it after SECONDS (default 20).
+# stop NAME [SECONDS]: SIGTERM the recorded PID, SIGKILL it after SECONDS (default 20; 0 kills
+# at once).
 stop() {
-  local name=$1 seconds=${2:-20} pid
+  local name=$1 seconds=${2:-20} pid signal=TERM
   forget "$name"
   pid=$(pid_of "$name")
   [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + seconds))
+  [ "$seconds" != 0 ] || signal=KILL  # 0 seconds: a crash, not a shutdown
+  kill -$signal "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + (seconds > 0 ? seconds : 5)))
   while running "$pid"; do
     if [ $SECONDS -ge $deadline ]; then
+      [ $signal = KILL ] && die "$name (pid $pid) survived SIGKILL for 5s"
       say "$name (pid $pid) ignored SIGTERM for ${seconds}s; sending SIGKILL"
+      signal=KILL deadline=$((SECONDS + 5))
       kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
     fi
-    sleep 0.2
+    sleep 0.1
   done
   rm -f "$RUN/$name.pid" "$RUN/$name.cmd" "$RUN/$name.spec"
   say "stopped $name (pid $pid)"
@@ -154,6 +156,11 @@ release_docker_mounts() {
     umount -l "$m" 2>/dev/null || true
   done
 }
+
+# fault.sh apiserver-stop leaves HOLD until apiserver-start. A marker older than 5 minutes is
+# a test that died without restarting the apiserver, and no longer counts.
+HOLD=$RUN/kube-apiserver.held
+held() { [ -f "$HOLD" ] && [ $(($(date +%s) - $(stat -c %Y "$HOLD" 2>/dev/null || echo 0))) -lt 300 ]; }
 
 # with_lock SECONDS: serialise up/down/fault runs on one state dir (test runners start up.sh
 # concurrently); the lock is released when the script exits.

@@ -378,12 +378,8 @@ export KUBE_SHIP_STATE=$STATE
 EOF
 }
 
-# fault.sh apiserver-stop leaves this marker: a concurrent up.sh must not undo a test's
-# deliberate outage, so it waits (bounded) for apiserver-start instead, without holding the
-# lock meanwhile (fault.sh needs it). A marker older than 5 minutes is a test that died.
-HOLD=$RUN/kube-apiserver.held
-held() { [ -f "$HOLD" ] && [ $(($(date +%s) - $(stat -c %Y "$HOLD" 2>/dev/null || echo 0))) -lt 300 ]; }
-
+# A concurrent up.sh must not undo a test's deliberate apiserver outage (see held in lib.sh),
+# so it waits (bounded) for apiserver-start instead, without holding the lock meanwhile.
 lock_without_hold() {
   local deadline=$((SECONDS + 180))
   with_lock 1800
