@@ -40,4 +40,8 @@ build_one() {
 }
 
 [ $# -gt 0 ] || set -- etcd kwok buildx kube
+# One build at a time per cache: a second caller waits and then finds the binaries built.
+exec 8>"$cache/.build.lock"
+flock -n 8 || { echo "build.sh: another build.sh is running; waiting for it (up to 1h)" >&2; flock -w 3600 8; } ||
+  { echo "build.sh: gave up waiting for $cache/.build.lock" >&2; exit 1; }
 for c in "$@"; do build_one "$c"; done
