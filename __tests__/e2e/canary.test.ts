@@ -76,10 +76,10 @@ async function setup(extra: KubeObject[]): Promise<string> {
   return ns
 }
 
-function context(ns: string, inputs: Record<string, string>, documents: KubeObject[], signal: AbortSignal): StageContext {
+function context(ns: string, inputs: Record<string, string>, documents: KubeObject[], signal: AbortSignal, kubeconfig = stack().kubeconfig): StageContext {
   const settings = readSettings(name => ({ namespace: ns, image: REPO, digest: NEW, strategy: 'canary', timeout: '4m', 'health-url': healthUrl, ...inputs })[name] ?? '')
   const kc = new KubeConfig()
-  kc.loadFromFile(stack().kubeconfig)
+  kc.loadFromFile(kubeconfig)
   const report = newReport({ environment: 'e2e', mode: 'deploy', strategy: 'canary', image: { ref: REPO, digest: NEW, tags: [], built: false } })
   const manifests: Manifest[] = documents.map((object, i) => ({ object, origin: { file: 'app.yaml', line: 1 + i * 20 } }))
   return { kc, settings, documents: manifests, report, signal }
@@ -129,8 +129,8 @@ async function stableState(ns: string): Promise<{ generation: number; template: 
   return { generation: d.metadata.generation, template: d.spec.template }
 }
 
-async function canaryObjects(ns: string): Promise<string[]> {
-  const r = await kubectlResult(['get', '-n', ns, 'deployment,service,ingress', '-l', 'kube-ship.dev/canary-of=web', '-o', 'name'])
+async function canaryObjects(ns: string, app = 'web'): Promise<string[]> {
+  const r = await kubectlResult(['get', '-n', ns, 'deployment,service,ingress', '-l', `kube-ship.dev/canary-of=${app}`, '-o', 'name'])
   return r.stdout.split('\n').filter(Boolean)
 }
 
@@ -289,6 +289,26 @@ describe('canary with ingress-nginx', () => {
     )
     expect(await canaryObjects(ns)).toEqual([])
     expect(await stableState(ns)).toEqual(before)
+  })
+})
+
+describe('canary with the least-privilege Role', () => {
+  it('runs to promotion with the deployer ServiceAccount of the documented Role', async () => {
+    const { restrictedKubeconfig, restrictedNamespace: ns } = stack()
+    // team-a is shared with other tests: an app name and host of its own.
+    const name = `shop-${Math.random().toString(36).slice(2, 8)}`
+    const own = (objects: KubeObject[]): KubeObject[] => JSON.parse(JSON.stringify(objects).replaceAll('"web', `"${name}`).replaceAll('shop.example', `${name}.example`))
+    await kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: own([...app(OLD), ingress]) }) })
+    try {
+      await kubectl(['rollout', 'status', '-n', ns, `deployment/${name}`, '--timeout=120s'])
+      const ctx = context(ns, { 'canary-steps': '20:1s' }, own([...app(NEW), ingress]), new AbortController().signal, restrictedKubeconfig)
+      await runCanary(ctx)
+      expect(ctx.report.canary).toMatchObject({ outcome: 'promoted', finalWeight: 0 })
+      expect((await kubectlJson(['get', '-n', ns, 'deployment', name])).spec.template.spec.containers[0].image).toBe(`${REPO}@${NEW}`)
+      expect(await canaryObjects(ns, name)).toEqual([])
+    } finally {
+      await kubectl(['delete', '-n', ns, `deployment/${name}`, `service/${name}`, `ingress/${name}`, '--ignore-not-found', '--wait=false'])
+    }
   })
 })
 

@@ -7,10 +7,10 @@ import { DeployError } from '../errors.js'
 import { kube, type Kube, type ObjectRef } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
 import type { DeployReport } from '../report/model.js'
-import { deleteIfExists, mergePatch } from '../traffic/router.js'
+import { deleteIfExists, getIn, listIn, mergePatch } from '../traffic/router.js'
 import { planBlueGreen } from './blue-green-plan.js'
 import { canaryPodProblem } from './canary-plan.js'
-import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
+import { labelSelector, pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
 
 export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'waitReady' | 'probe'>
 
@@ -25,11 +25,11 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   const image = pinnedImage(ctx)
   const namespace = settings.namespace || k.contextNamespace
   const nsOf = ctx.documents.find(d => d.object.kind === 'Deployment')?.object.metadata.namespace ?? namespace
-  const services = (await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Service', namespace: nsOf }), { signal })).items ?? []
+  const services = await listIn(k, { apiVersion: 'v1', kind: 'Service', namespace: nsOf }, signal)
   const names = ctx.documents.filter(d => d.object.kind === 'Deployment').map(d => d.object.metadata.name)
   const deployments: KubeObject[] = []
   for (const n of names.flatMap(n => [n, `${n}-blue`, `${n}-green`])) {
-    const d = await k.get({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: nsOf, name: n }, signal)
+    const d = await getIn(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: nsOf, name: n }, signal)
     if (d) deployments.push(d)
   }
   const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments } })
@@ -50,11 +50,8 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
     const bad = results.find(r => !r.ok)
     if (bad) throw new DeployError(`${bad.kind}/${bad.namespace}/${bad.name} is not Ready: ${bad.message}`)
     const selector = (plan.deployment.object.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels
-    const pods = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Pod', namespace: ns }), {
-      query: { labelSelector: Object.entries(selector).map(([key, v]) => `${key}=${v}`).join(',') },
-      signal
-    })
-    const problem = canaryPodProblem(pods.items ?? [])
+    const pods = await listIn(k, { apiVersion: 'v1', kind: 'Pod', namespace: ns }, signal, labelSelector(selector))
+    const problem = canaryPodProblem(pods)
     if (problem) throw new DeployError(`${plan.newColor} ${problem}`)
   } catch (err) {
     // Nothing was switched: the live colour never stopped serving.

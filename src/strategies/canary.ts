@@ -5,7 +5,7 @@ import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import { parseReference, pinned } from '../image/reference.js'
-import type { Settings } from '../inputs.js'
+import type { Settings, TrafficRouterName } from '../inputs.js'
 import { kube, type Kube } from '../kube/client.js'
 import { applyObjects, toResourceEntries } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
@@ -18,7 +18,7 @@ import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, Workl
 import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
-import { FIELD_MANAGER as TRAFFIC_MANAGER, deleteIfExists, mergePatch, refOf } from '../traffic/router.js'
+import { FIELD_MANAGER as TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch, refOf } from '../traffic/router.js'
 import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
 import { CANARY_OF, canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
 
@@ -101,10 +101,10 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
   const name = target.object.metadata.name
   const stableRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }
 
-  for (const left of await removeLeftovers(k, namespace, name, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+  for (const left of await removeLeftovers(k, namespace, name, settings.trafficRouter, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
     core.info(`Removed ${left}, left by an earlier run that did not finish`)
 
-  const live = await k.get(stableRef, signal)
+  const live = await getIn(k, stableRef, signal)
   if (!live || runsImage(live, image)) {
     // Nothing to compare a canary with (first deploy), or the digest already runs (re-run).
     report.warnings.push(
@@ -113,8 +113,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     return io.rolling(ctx)
   }
 
-  const list = async (apiVersion: string, kind: string, wanted: boolean): Promise<KubeObject[]> =>
-    wanted ? ((await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion, kind, namespace }), { signal })).items ?? []) : []
+  const list = async (apiVersion: string, kind: string, wanted: boolean): Promise<KubeObject[]> => (wanted ? listIn(k, { apiVersion, kind, namespace }, signal) : [])
   const plan = planCanary({
     documents: ctx.documents,
     image,
@@ -210,11 +209,8 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
 /** The gates after a pause: canary pods healthy, health URLs answered by the canary. */
 async function gates(k: Kube, io: CanaryIO, plan: CanaryPlan, report: DeployReport, signal: AbortSignal): Promise<string | undefined> {
   const selector = (plan.canary.deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels
-  const pods = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'v1', kind: 'Pod', namespace: plan.namespace }), {
-    query: { labelSelector: Object.entries(selector).map(([key, v]) => `${key}=${v}`).join(',') },
-    signal
-  })
-  const problem = canaryPodProblem(pods.items ?? [])
+  const pods = await listIn(k, { apiVersion: 'v1', kind: 'Pod', namespace: plan.namespace }, signal, labelSelector(selector))
+  const problem = canaryPodProblem(pods)
   if (problem) throw new DeployError(`canary ${problem}`)
   const results = await io.probe({ [plan.header.name]: plan.header.value }, signal)
   for (const r of results) {
@@ -278,25 +274,17 @@ async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, re
  * A run killed mid-canary leaves its objects (found by the canary-of label) and maybe an edited
  * HTTPRoute (found by its annotation). Traffic goes back first, then the objects are deleted.
  */
-export async function removeLeftovers(k: Kube, namespace: string, deployment: string, signal: AbortSignal): Promise<string[]> {
+export async function removeLeftovers(k: Kube, namespace: string, deployment: string, router: TrafficRouterName, signal: AbortSignal): Promise<string[]> {
   const removed: string[] = []
   const labelSelector = `${CANARY_OF}=${deployment}`
-  const list = async (apiVersion: string, kind: string, query: Record<string, string> = { labelSelector }): Promise<KubeObject[]> => {
-    try {
-      const items = (await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion, kind, namespace }), { query, signal })).items ?? []
-      return items.map(o => ({ ...o, apiVersion, kind }))
-    } catch (err) {
-      // No Gateway API CRDs: no route can have been edited.
-      if (err instanceof DeployError && kind === 'HTTPRoute') return []
-      throw err
-    }
-  }
+  const list = (apiVersion: string, kind: string, selector: string | undefined = labelSelector) => listIn(k, { apiVersion, kind, namespace }, signal, selector)
   for (const ing of await list('networking.k8s.io/v1', 'Ingress')) {
     await patch(k, ing, nginxPatch(0, true), signal)
     await remove(k, ing, signal)
     removed.push(resourceName(ing))
   }
-  for (const route of await list('gateway.networking.k8s.io/v1', 'HTTPRoute', {})) {
+  // Only a gateway-api run edits routes (and only its users need to grant access to them).
+  for (const route of router === 'gateway-api' ? await list('gateway.networking.k8s.io/v1', 'HTTPRoute', undefined) : []) {
     const rules = originalRules(route)
     if (!rules || route.metadata.annotations?.[CANARY_OF] !== deployment) continue
     await patch(k, route, restorePatch(rules), signal)
@@ -353,6 +341,13 @@ function runsImage(deployment: KubeObject, image: string): boolean {
   } catch {
     return false
   }
+}
+
+/** matchLabels as a label selector query. */
+export function labelSelector(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([key, v]) => `${key}=${v}`)
+    .join(',')
 }
 
 function entry(o: KubeObject, change: ResourceEntry['change']): ResourceEntry {

@@ -6,7 +6,7 @@ import { DeployError } from '../errors.js'
 import type { Kube } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
 import { CANARY_OF, canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
-import { mergePatch, type TrafficRouter } from './router.js'
+import { getIn, mergePatch, type TrafficRouter } from './router.js'
 
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
 const API = 'gateway.networking.k8s.io/v1'
@@ -35,7 +35,7 @@ export class GatewayRouter implements TrafficRouter {
   }
 
   async prepare(signal: AbortSignal): Promise<void> {
-    const live = await this.k.get(this.ref(), signal)
+    const live = await getIn(this.k, this.ref(), signal)
     if (!live) throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
     // The live rules carry the API server's defaults; they are what a restore must put back.
     this.original = originalRules(live) ?? rulesOf(live)
@@ -50,7 +50,7 @@ export class GatewayRouter implements TrafficRouter {
 
   async remove(signal: AbortSignal): Promise<void> {
     if (!this.original) {
-      const live = await this.k.get(this.ref(), signal)
+      const live = await getIn(this.k, this.ref(), signal)
       this.original = live && originalRules(live)
       if (!this.original) return
     }

@@ -2,7 +2,7 @@
 // so ingress-nginx (retired upstream) and Gateway API are interchangeable.
 import type { TrafficRouterName } from '../inputs.js'
 import type { Kube, ObjectRef } from '../kube/client.js'
-import { ApiError } from '../kube/errors.js'
+import { ApiError, failure } from '../kube/errors.js'
 import type { KubeObject } from '../manifests/types.js'
 
 export interface TrafficRouter {
@@ -35,7 +35,7 @@ export async function mergePatch(k: Kube, ref: ObjectRef, body: unknown, signal:
     return true
   } catch (err) {
     if (err instanceof ApiError && err.code === 404) return false
-    throw err
+    throw await placed(k, err, 'patch', ref)
   }
 }
 
@@ -44,6 +44,34 @@ export async function deleteIfExists(k: Kube, ref: ObjectRef, signal: AbortSigna
   try {
     await k.request('DELETE', await k.path(ref), { query: { propagationPolicy: 'Background' }, signal })
   } catch (err) {
-    if (!(err instanceof ApiError && err.code === 404)) throw err
+    if (!(err instanceof ApiError && err.code === 404)) throw await placed(k, err, 'delete', ref)
   }
+}
+
+/** The live object, undefined when it does not exist. */
+export async function getIn(k: Kube, ref: ObjectRef, signal: AbortSignal): Promise<KubeObject | undefined> {
+  try {
+    return await k.get(ref, signal)
+  } catch (err) {
+    throw await placed(k, err, 'get', ref)
+  }
+}
+
+/** The objects of a kind in a namespace, optionally by label. */
+export async function listIn(k: Kube, ref: ObjectRef, signal: AbortSignal, labelSelector?: string): Promise<KubeObject[]> {
+  try {
+    const list = await k.request<{ items?: KubeObject[] }>('GET', await k.path(ref), { query: { labelSelector }, signal })
+    // List items carry no apiVersion/kind; later patches and deletes need them.
+    return (list.items ?? []).map(o => ({ ...o, apiVersion: ref.apiVersion, kind: ref.kind }))
+  } catch (err) {
+    throw await placed(k, err, 'list', ref)
+  }
+}
+
+/** One line naming the verb, the object and, for 403, the RBAC rule to add. */
+async function placed(k: Kube, err: unknown, verb: string, ref: ObjectRef): Promise<unknown> {
+  if (!(err instanceof ApiError)) return err
+  const r = await k.resource(ref.apiVersion, ref.kind).catch(() => undefined)
+  const resource = ref.name ? `${ref.kind}/${ref.namespace}/${ref.name}` : `${ref.kind} in ${ref.namespace}`
+  return failure(err, { verb, resource, namespace: ref.namespace, rbacResource: r && (r.group ? `${r.plural}.${r.group}` : r.plural) })
 }
