@@ -48,25 +48,47 @@ forget() {
   fi
 }
 
-# port_owner PORT: "pid N (name)" of whatever listens on 127.0.0.1:PORT, empty when free.
-port_owner() {
+# stop_strays NAME CMD...: kill processes running exactly CMD other than NAME's recorded PID.
+# They are ours (CMD names our state dir) but lost their PID file, and would otherwise run
+# twice next to the one up.sh starts (two schedulers, two kwoks fighting over pods).
+stop_strays() {
+  local name=$1 pattern pid; shift
+  pattern=$(printf '%s ' "$@" | sed -e 's/ $//' -e 's/[][\.*^$+?(){}|]/\\&/g')
+  for pid in $(pgrep -f -x -- "$pattern"); do
+    [ "$pid" = "$(pid_of "$name")" ] && continue
+    kill -KILL "$pid" 2>/dev/null && say "$name: stopped a stray copy (pid $pid) that had lost its PID file"
+  done
+  return 0
+}
+
+# port_pid PORT: PID of whatever listens on PORT ("?" when ss cannot tell), empty when free.
+port_pid() {
   local line
   line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1)
   [ -n "$line" ] || return 0
-  if [[ $line =~ pid=([0-9]+) ]]; then
-    local pid=${BASH_REMATCH[1]} exe
-    # argv[0] rather than ss's thread name (node reports "MainThread").
-    exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)
-    echo "pid $pid (${exe##*/})"
-  else
-    echo "an unknown process"
-  fi
+  if [[ $line =~ pid=([0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; else echo "?"; fi
 }
 
-# require_free_port NAME PORT: refuse to start NAME when another process holds its port.
+# require_free_port NAME PORT: refuse to start NAME when another process holds its port. A
+# process whose command line names this state dir is one of ours that lost its PID file: it is
+# stopped rather than reported.
 require_free_port() {
-  local owner; owner=$(port_owner "$2")
-  [ -z "$owner" ] || die "$1 cannot start: 127.0.0.1:$2 is in use by $owner, which this stack did not start (stop it, or run test/stack/down.sh if it is a stack from another KUBE_SHIP_STATE)"
+  local pid args
+  pid=$(port_pid "$2")
+  [ -n "$pid" ] || return 0
+  args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || true
+  if [[ $args == *"=$STATE/"* || $args == *" $STATE/"* ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    say "$1: stopped a stray process of this stack (pid $pid) that held 127.0.0.1:$2 without a PID file"
+    local deadline=$((SECONDS + 5))
+    while [ -n "$(port_pid "$2")" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    pid=$(port_pid "$2")
+    [ -n "$pid" ] || return 0
+    args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || true
+  fi
+  # argv[0] rather than ss's thread name (node reports "MainThread").
+  local exe=${args%% *}
+  die "$1 cannot start: 127.0.0.1:$2 is in use by pid $pid (${exe##*/}), which this stack did not start (stop it, or run test/stack/down.sh if it is a stack from another KUBE_SHIP_STATE)"
 }
 
 # launch NAME CMD...: start CMD detached (own session, so a test runner exiting or being

@@ -71,6 +71,7 @@ preflight_ports() {
 ensure() {
   local name=$1 spec=$2; shift 2
   forget "$name"
+  stop_strays "$name" "$@"
   if alive "$name"; then
     if [ "$(cat "$RUN/$name.spec" 2>/dev/null)" = "$spec" ]; then return 0; fi
     say "$name: configuration changed, restarting"
