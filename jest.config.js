@@ -1,6 +1,6 @@
 // Two projects: unit (pure code, no I/O, seconds) and e2e (the real local stack, started or
 // reused by the global setup). `npm test` runs both.
-const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true }] }
+const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true }] }
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
@@ -18,8 +18,7 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/__tests__/e2e/**/*.test.ts'],
-      globalSetup: '<rootDir>/__tests__/e2e/setup.ts',
-      testTimeout: 300000
+      globalSetup: '<rootDir>/__tests__/e2e/setup.ts'
     }
   ]
 }

@@ -102,7 +102,7 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
   } catch (err) {
     report.status = 'failed'
     report.error = describeError(err)
-    core.error(report.error)
+    core.info(`Failed: ${report.error}`) // the ::error:: annotation is main's, once
     if (settings.rollbackOnFailure && captures.length) {
       const rb = await core.group('Rollback', () => rollbackWorkloads(kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) }))
       report.rollback = rb.records
