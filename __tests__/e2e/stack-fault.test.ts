@@ -10,7 +10,7 @@ describe('apiserver fault helpers', () => {
     await kubectl(['-n', ns, 'create', 'configmap', 'kept', '--from-literal=k=v'])
     try {
       await stopApiserver()
-      const down = await kubectlResult(['-n', ns, 'get', 'configmap', 'kept', '--request-timeout=5s'])
+      const down = await kubectlResult(['-n', ns, 'get', 'configmap', 'kept', '--request-timeout=5s'], { waitOutFaults: false })
       expect(down.code).not.toBe(0)
       expect(down.stderr).toMatch(/refused/)
     } finally {

@@ -3,7 +3,7 @@
 // commands run against the stack's own dockerd, registries and control plane on 127.0.0.1.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 export interface StackEnv {
@@ -80,13 +80,28 @@ export interface KubectlOptions {
   namespace?: string
   /** Sent on stdin (for `apply -f -`). */
   input?: string
+  /**
+   * Default true: when another test has stopped the apiserver (fault.sh's hold marker exists),
+   * a refused connection waits for it to come back and retries. A fault test observing its own
+   * outage passes false.
+   */
+  waitOutFaults?: boolean
 }
 
+const faultHold = (): string => `${stateDir()}/run/kube-apiserver.held`
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
 /** kubectl's result without throwing (exit code, stdout, stderr). */
-export function kubectlResult(args: string[], opts: KubectlOptions = {}): Promise<RunResult> {
+export async function kubectlResult(args: string[], opts: KubectlOptions = {}): Promise<RunResult> {
   const base = ['--kubeconfig', opts.kubeconfig ?? stack().kubeconfig]
   if (opts.namespace) base.push('--namespace', opts.namespace)
-  return run('kubectl', [...base, ...args], { input: opts.input })
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    const r = await run('kubectl', [...base, ...args], { input: opts.input })
+    const outage = r.code !== 0 && /refused|currently unable to handle/.test(r.stderr) && existsSync(faultHold())
+    if (!outage || opts.waitOutFaults === false || Date.now() > deadline) return r
+    while (existsSync(faultHold()) && Date.now() < deadline) await sleep(250)
+  }
 }
 
 /** kubectl's stdout; rejects with kubectl's own error line when it fails. */
@@ -117,7 +132,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
       last = err instanceof Error ? err.message : err
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what} (last: ${JSON.stringify(last)})`)
-    await new Promise((r) => setTimeout(r, 250))
+    await sleep(250)
   }
 }
 
