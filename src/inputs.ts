@@ -18,6 +18,13 @@ export interface HealthCheck {
   status?: number
 }
 
+export interface MetricCheck {
+  /** PromQL; $canary and $namespace are replaced at each step */
+  query: string
+  op: '<' | '<=' | '>' | '>='
+  threshold: number
+}
+
 export interface CanaryStep {
   weight: number
   pauseMs: number
@@ -61,6 +68,8 @@ export interface Settings {
   ingress?: string
   httpRoute?: string
   canaryHeader: string
+  canaryMetrics: MetricCheck[]
+  prometheusUrl?: string
 
   environment: string
   environmentUrl?: string
@@ -116,6 +125,8 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
   const canaryPauseMs = parseDuration(get('canary-pause') || '30s', 'canary-pause')
 
   const environment = text('environment') ?? 'production'
+  if (text('canary-metrics') && !text('prometheus-url'))
+    throw new DeployError('canary-metrics needs the Prometheus to query in prometheus-url', { input: 'prometheus-url' })
 
   return {
     image,
@@ -154,6 +165,8 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     ingress: text('ingress'),
     httpRoute: text('http-route'),
     canaryHeader: text('canary-header') ?? 'X-Canary',
+    canaryMetrics: lines('canary-metrics').map(parseMetricCheck),
+    prometheusUrl: text('prometheus-url'),
 
     environment,
     environmentUrl: text('environment-url'),
@@ -228,4 +241,11 @@ export function parseCanarySteps(raw: string, defaultPauseMs: number): CanarySte
       throw new DeployError(`weights must rise: ${steps[i - 1].weight} then ${step.weight}`, { input: 'canary-steps' })
   })
   return steps
+}
+
+/** 'QUERY OP NUMBER', the comparison last so the query may hold any PromQL. */
+export function parseMetricCheck(line: string): MetricCheck {
+  const m = /^(.*\S)\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?)$/s.exec(line.trim())
+  if (!m) throw new DeployError(`'${line}' is not PROMQL OP NUMBER (OP one of <, <=, >, >=)`, { input: 'canary-metrics' })
+  return { query: m[1], op: m[2] as MetricCheck['op'], threshold: Number(m[3]) }
 }

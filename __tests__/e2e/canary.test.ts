@@ -2,8 +2,12 @@
 // the tests read what one would: the canary Ingress annotations and the HTTPRoute rules at each
 // step (onStep hook), and every change of them in order (a watch), down to their deletion.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { spawn, type ChildProcess } from 'node:child_process'
+import * as fs from 'node:fs'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { KubeConfig, Watch } from '@kubernetes/client-node'
 import { DeployError } from '../../src/errors.js'
 import { readSettings } from '../../src/inputs.js'
@@ -309,6 +313,86 @@ describe('canary with the least-privilege Role', () => {
     } finally {
       await kubectl(['delete', '-n', ns, `deployment/${name}`, `service/${name}`, `ingress/${name}`, '--ignore-not-found', '--wait=false'])
     }
+  })
+})
+
+/**
+ * A real Prometheus (Debian's, installed by test/stack/up.sh) scraping a small exporter on
+ * 127.0.0.1 whose series the tests set: the metrics gate queries it as it would in a cluster.
+ */
+describe('canary metrics gate with Prometheus', () => {
+  const series = new Map<string, number>()
+  const exporter = http.createServer((_req, res) => {
+    res.setHeader('Content-Type', 'text/plain; version=0.0.4')
+    res.end(['# TYPE app_error_ratio gauge', ...[...series].map(([labels, v]) => `app_error_ratio{${labels}} ${v}`), ''].join('\n'))
+  })
+  let prometheus: ChildProcess | undefined
+  let prometheusUrl = ''
+  let dir = ''
+
+  const freePort = async (): Promise<number> => {
+    const probe = http.createServer()
+    await new Promise<void>(resolve => probe.listen(0, '127.0.0.1', resolve))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise<void>(resolve => probe.close(() => resolve()))
+    return port
+  }
+
+  /** Until Prometheus has scraped the series the test just set. */
+  const scraped = async (query: string, value: number): Promise<void> => {
+    for (let i = 0; i < 120; i++) {
+      const r = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`).catch(() => undefined)
+      const body = (await r?.json().catch(() => undefined)) as any
+      if (Number(body?.data?.result?.[0]?.value?.[1]) === value) return
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    throw new Error(`Prometheus at ${prometheusUrl} never returned ${value} for ${query}`)
+  }
+
+  beforeAll(async () => {
+    if (!fs.existsSync('/usr/bin/prometheus')) throw new Error('/usr/bin/prometheus is missing: test/stack/up.sh installs the Debian prometheus package')
+    await new Promise<void>(resolve => exporter.listen(0, '127.0.0.1', resolve))
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-prom-'))
+    const config = `global: {scrape_interval: 1s}\nscrape_configs:\n- job_name: app\n  static_configs: [{targets: ['127.0.0.1:${(exporter.address() as AddressInfo).port}']}]\n`
+    fs.writeFileSync(path.join(dir, 'prometheus.yml'), config)
+    const port = await freePort()
+    prometheusUrl = `http://127.0.0.1:${port}`
+    prometheus = spawn('/usr/bin/prometheus', [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' })
+  })
+  afterAll(async () => {
+    prometheus?.kill()
+    await new Promise<void>(resolve => exporter.close(() => resolve()))
+    if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  const gate = 'app_error_ratio{namespace="$namespace",deployment="$canary"} < 0.1'
+
+  it('promotes while the canary error ratio stays under the threshold', async () => {
+    const ns = await setup([ingress])
+    series.set(`namespace="${ns}",deployment="web-canary"`, 0.02)
+    await scraped(`app_error_ratio{namespace="${ns}"}`, 0.02)
+    const ctx = context(ns, { 'canary-steps': '10:1s', 'canary-metrics': gate, 'prometheus-url': prometheusUrl }, [...app(NEW), ingress], new AbortController().signal)
+    await runCanary(ctx)
+    expect(ctx.report.canary.outcome).toBe('promoted')
+    expect(ctx.report.canary.steps[0].note).toContain(`app_error_ratio{namespace="${ns}",deployment="web-canary"} = 0.02`)
+  })
+
+  it.each([
+    ['a canary over the threshold', 0.5, '0.5 not < 0.1'],
+    ['a canary with no data', undefined, 'no data']
+  ])('aborts for %s, stable untouched', async (_name, value, message) => {
+    const ns = await setup([ingress])
+    const before = await stableState(ns)
+    if (value !== undefined) {
+      series.set(`namespace="${ns}",deployment="web-canary"`, value)
+      await scraped(`app_error_ratio{namespace="${ns}"}`, value)
+    }
+    const ctx = context(ns, { 'canary-steps': '10:1s,50:1s', 'canary-metrics': gate, 'prometheus-url': prometheusUrl }, [...app(NEW), ingress], new AbortController().signal)
+    const line = await failureOf(runCanary(ctx))
+    expect(line).toContain(`canary aborted at 10%: metric gate app_error_ratio{namespace="${ns}",deployment="web-canary"} < 0.1`.replace(' < 0.1', `: ${message}`))
+    expect(ctx.report.canary).toMatchObject({ outcome: 'aborted', finalWeight: 0 })
+    expect(await stableState(ns)).toEqual(before)
+    expect(await canaryObjects(ns)).toEqual([])
   })
 })
 

@@ -10,6 +10,7 @@ import { kube, type Kube } from '../kube/client.js'
 import { applyObjects, toResourceEntries } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
+import { queryMetrics, type MetricResult } from './canary-metrics.js'
 import { captureWorkloads, rollbackWorkloads } from '../kube/rollback.js'
 import { sleep } from '../kube/pool.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
@@ -39,6 +40,8 @@ export interface CanaryIO {
   waitReady(deployments: KubeObject[], signal: AbortSignal): Promise<WorkloadResult[]>
   /** Probes the health URLs with extra headers; empty when there are none. */
   probe(headers: Record<string, string>, signal: AbortSignal): Promise<HealthResult[]>
+  /** The canary-metrics gates, queried once per step; empty when none are configured. */
+  metrics(vars: { canary: string; namespace: string }, signal: AbortSignal): Promise<MetricResult[]>
   /** The plain rollout, for a first deploy (no stable version to compare with) or a re-run. */
   rolling(ctx: StageContext): Promise<void>
 }
@@ -88,6 +91,10 @@ export function stageIO(ctx: StageContext): CanaryIO {
     },
     probe(headers, signal) {
       return probeHealth(ctx.settings.health, { signal, headers })
+    },
+    async metrics(vars, signal) {
+      const { canaryMetrics, prometheusUrl } = ctx.settings
+      return canaryMetrics.length && prometheusUrl ? queryMetrics(prometheusUrl, canaryMetrics, vars, signal) : []
     },
     rolling: runRolling
   }
@@ -220,7 +227,14 @@ async function gates(k: Kube, io: CanaryIO, plan: CanaryPlan, report: DeployRepo
   }
   const failed = results.find(r => !r.ok)
   if (failed) throw new DeployError(`health gate ${failed.url} with ${plan.header.name}: ${plan.header.value}: ${failed.message}`)
-  return results.length ? `gate ${results.map(r => `${r.url} ${r.status ?? ''}`.trim()).join(', ')} (${plan.header.name}: ${plan.header.value})` : undefined
+  const metrics = await io.metrics({ canary: plan.canary.deployment.metadata.name, namespace: plan.namespace }, signal)
+  const bad = metrics.find(m => !m.ok)
+  if (bad) throw new DeployError(`metric gate ${bad.query}: ${bad.message}`, { input: 'canary-metrics' })
+  const notes = [
+    ...(results.length ? [`gate ${results.map(r => `${r.url} ${r.status ?? ''}`.trim()).join(', ')} (${plan.header.name}: ${plan.header.value})`] : []),
+    ...metrics.map(m => `${m.query} = ${m.value}`)
+  ]
+  return notes.length ? notes.join('; ') : undefined
 }
 
 async function ready(io: CanaryIO, deployments: KubeObject[], report: DeployReport, signal: AbortSignal): Promise<void> {
