@@ -10,12 +10,12 @@ import type { KubeObject } from '../../src/manifests/types.js'
 import { newReport } from '../../src/report/model.js'
 import { runBlueGreen } from '../../src/strategies/blue-green.js'
 import type { StageContext } from '../../src/strategies/canary.js'
-import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, stack } from './stack.js'
+import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, SIM_LABEL, stack } from './stack.js'
 
 const REPO = '127.0.0.1:5310/e2e/shop'
 const digest = (n: number): string => `sha256:${String(n).repeat(64)}`
 
-function app(d: string): KubeObject[] {
+function app(d: string, podLabels: Record<string, string> = {}): KubeObject[] {
   return [
     {
       apiVersion: 'apps/v1',
@@ -24,7 +24,7 @@ function app(d: string): KubeObject[] {
       spec: {
         replicas: 2,
         selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${REPO}@${d}` }] } }
+        template: { metadata: { labels: { app: 'web', ...podLabels } }, spec: { containers: [{ name: 'web', image: `${REPO}@${d}` }] } }
       }
     },
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
@@ -49,12 +49,12 @@ afterAll(async () => {
   if (ns) await deleteNamespace(ns)
 })
 
-function context(d: string): StageContext {
+function context(d: string, podLabels: Record<string, string> = {}): StageContext {
   const settings = readSettings(name => ({ namespace: ns, image: REPO, digest: d, strategy: 'blue-green', timeout: '3m', 'health-url': healthUrl })[name] ?? '')
   const kc = new KubeConfig()
   kc.loadFromFile(stack().kubeconfig)
   const report = newReport({ environment: 'e2e', mode: 'deploy', strategy: 'blue-green', image: { ref: REPO, digest: d, tags: [], built: false } })
-  return { kc, settings, documents: app(d).map((object, i) => ({ object, origin: { file: 'app.yaml', line: 1 + i * 12 } })), report, signal: AbortSignal.timeout(180_000) }
+  return { kc, settings, documents: app(d, podLabels).map((object, i) => ({ object, origin: { file: 'app.yaml', line: 1 + i * 12 } })), report, signal: AbortSignal.timeout(180_000) }
 }
 
 const selector = async (): Promise<Record<string, string>> => (await kubectlJson(['get', '-n', ns, 'service', 'web'])).spec.selector
@@ -104,5 +104,14 @@ describe('blue-green', () => {
       { resource: `Deployment/${ns}/web-blue`, action: 'deleted' }
     ])
     expect(third.report.health).toEqual([expect.objectContaining({ url: healthUrl, ok: false, status: 503 })])
+    expect(third.report.status).toBe('rolled-back')
+
+    // A new colour that crashes never takes traffic: no switch, and it is removed.
+    const fourth = context(digest(5), { [SIM_LABEL]: 'crashloop' })
+    await expect(runBlueGreen(fourth)).rejects.toThrow(/^blue-green blue was not switched to: .*web-blue.*(CrashLoopBackOff|crash)/)
+    expect(await selector()).toEqual({ app: 'web', 'kube-ship.dev/color': 'green' })
+    expect(await replicas('web-blue')).toBeUndefined()
+    expect((await kubectlJson(['get', '-n', ns, 'deployment', 'web-green'])).metadata.generation).toBe(greenBefore)
+    expect(fourth.report).toMatchObject({ status: 'failed', blueGreen: { from: 'green', to: 'blue', switched: false } })
   })
 })
