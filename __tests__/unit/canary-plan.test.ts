@@ -171,7 +171,8 @@ describe('planCanary (nginx)', () => {
   })
 
   it('ignores our own leftover canary Ingress when checking for a second canary', () => {
-    const leftover = ingress('web-canary', { 'nginx.ingress.kubernetes.io/canary': 'true' })
+    const canary = ingress('web-canary', { 'nginx.ingress.kubernetes.io/canary': 'true' })
+    const leftover = { ...canary, metadata: { ...canary.metadata, labels: { 'kube-ship.dev/canary-of': 'web' } } }
     expect(planCanary(input({}, { ingresses: [ingress(), leftover] })).canary.ingress).toBeDefined()
   })
 })
@@ -194,6 +195,17 @@ describe('planCanary bad input, before any traffic moves', () => {
       input({ budgetMs: 90_000 }, {}, { canarySteps: [{ weight: 10, pauseMs: 60_000 }, { weight: 20, pauseMs: 60_000 }] }),
       /^input 'canary-steps': the pauses add up to 2m but only 1m30s is left before the timeout/
     ],
+    [
+      'a foreign object has the canary Service name',
+      input({}, { services: [service('web-canary', { app: 'other' })] }),
+      /^Service\/shop\/web-canary: Service shop\/web-canary exists and is not a canary of web; the canary would overwrite it \(rename or delete it\)$/
+    ],
+    [
+      'a foreign Deployment has the canary name',
+      input({}, { canaryDeployment: { ...deployment(), metadata: { name: 'web-canary' } } }),
+      /^Deployment\/shop\/web-canary: Deployment shop\/web-canary exists and is not a canary of web/
+    ],
+    ['a foreign Ingress has the canary name', input({}, { ingresses: [ingress(), ingress('web-canary', {}, [])] }), /^Ingress\/shop\/web-canary: .* is not a canary of web/],
     ['no Deployment runs the image', input({ image: `127.0.0.1:5310/shop/other@${DIGEST}` }), /^input 'strategy': no Deployment in the manifests runs/],
     [
       'two Deployments run the image',

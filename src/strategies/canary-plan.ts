@@ -25,6 +25,8 @@ const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration',
 export interface LiveState {
   /** the stable Deployment as the cluster has it; absent on a first deploy */
   deployment?: KubeObject
+  /** a live Deployment already named <deployment>-canary, if any */
+  canaryDeployment?: KubeObject
   services: KubeObject[]
   ingresses: KubeObject[]
   httpRoutes: KubeObject[]
@@ -166,6 +168,18 @@ export function planCanary(input: CanaryPlanInput): CanaryPlan {
   if (canaryService.length > 63)
     throw new DeployError(`Service name ${canaryService} is longer than 63 characters`, { resource: `Service/${namespace}/${stableService}`, hint: 'shorten the Service name' })
   const rename = canaryLabels(selectorOf(service), deployment.metadata.name, where)
+  // A run killed mid-canary leaves labelled objects, removed before planning; anything else
+  // with a canary's name belongs to someone else and must not be overwritten.
+  const taken = [
+    live.canaryDeployment,
+    services.find(o => o.metadata.name === canaryService),
+    ingress && ingresses.find(o => o.metadata.name === `${ingress.metadata.name}-canary`)
+  ].find(o => o && o.metadata.labels?.[CANARY_OF] !== deployment.metadata.name)
+  if (taken)
+    throw new DeployError(`${taken.kind ?? 'object'} ${namespace}/${taken.metadata.name} exists and is not a canary of ${deployment.metadata.name}; the canary would overwrite it`, {
+      resource: `${taken.kind}/${namespace}/${taken.metadata.name}`,
+      hint: 'rename or delete it'
+    })
 
   const canaryDeployment = buildCanaryDeployment(deployment, namespace, rename, steps[0].replicas)
   const canarySvc: KubeObject = {

@@ -127,6 +127,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     namespace,
     live: {
       deployment: live,
+      canaryDeployment: await getIn(k, { ...stableRef, name: `${name}-canary` }, signal),
       services: await list('v1', 'Service', true),
       ingresses: await list('networking.k8s.io/v1', 'Ingress', settings.trafficRouter === 'nginx'),
       httpRoutes: await list('gateway.networking.k8s.io/v1', 'HTTPRoute', settings.trafficRouter === 'gateway-api')
