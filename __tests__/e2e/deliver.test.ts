@@ -4,8 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import { configMap, daemonSet, deploy, deployment, documents, image, job, service, statefulSet, adminKc } from './deliver-fixtures.js'
-import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult } from './stack.js'
+import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, stack } from './stack.js'
 import type { KubeObject } from '../../src/manifests/types.js'
+import { checkConnection, loadKubeConfig } from '../../src/kube/client.js'
+import { DeployError } from '../../src/errors.js'
+import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
 
 describe('deliver: apply and wait', () => {
   const kc = adminKc()
@@ -177,6 +181,43 @@ describe('deliver: apply and wait', () => {
       expect(run.report.diff).toContain(`+++ planned/Deployment/${ns}/web`)
       expect(run.report.resources).toEqual([{ kind: 'Deployment', namespace: ns, name: 'web', change: 'created' }])
       expect((await kubectlResult(['get', 'namespace', ns])).code).not.toBe(0)
+    })
+  })
+
+  describe('connecting', () => {
+    const config = (server: string, token: string): string => `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "${server}", certificate-authority-data: "${readFileSync(stack().caFile).toString('base64')}"}}]
+users: [{name: u, user: {token: "${token}"}}]
+contexts: [{name: e2e, context: {cluster: c, user: u}}]
+current-context: e2e
+`
+    const lineOf = async (text: string): Promise<string> => {
+      const err = await checkConnection(loadKubeConfig({ kubeconfig: text })).then(
+        () => undefined,
+        e => e
+      )
+      expect(err).toBeInstanceOf(DeployError)
+      return (err as DeployError).line()
+    }
+
+    it('names the server that does not answer, and never prints the token', async () => {
+      const probe = createServer()
+      await new Promise<void>(r => probe.listen(0, '127.0.0.1', r))
+      const port = (probe.address() as { port: number }).port
+      await new Promise(r => probe.close(r))
+      const line = await lineOf(config(`https://127.0.0.1:${port}`, 'tok-e2e-secret'))
+      expect(line).toBe(`the API server https://127.0.0.1:${port} did not answer: ECONNREFUSED (check the kubeconfig server address and that the cluster is reachable from the runner)`)
+    })
+
+    it('says the credentials were refused', async () => {
+      const line = await lineOf(config(stack().server, 'tok-e2e-secret'))
+      expect(line).toBe(`input 'kubeconfig': the API server ${stack().server} rejected the credentials of context 'e2e' (401) (the token or client certificate is expired or wrong)`)
+      expect(line).not.toContain('tok-e2e-secret')
+    })
+
+    it('answers the server version for a good kubeconfig', async () => {
+      expect(await checkConnection(adminKc())).toMatch(/^v1\.\d+/)
     })
   })
 })
