@@ -358,6 +358,8 @@ describe('canary metrics gate with Prometheus', () => {
     const port = await freePort()
     prometheusUrl = `http://127.0.0.1:${port}`
     prometheus = spawn('/usr/bin/prometheus', [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' })
+    // A worker killed mid-test must not leave Prometheus running.
+    process.once('exit', () => prometheus?.kill())
   })
   afterAll(async () => {
     prometheus?.kill()
