@@ -94,6 +94,7 @@ export function isTransient(err: unknown): boolean {
 /** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
 export class Kube {
   readonly server: string
+  private dispatcher: ReturnType<RequestContext['getDispatcher']>
   private readonly groups = new Map<string, Promise<Map<string, ApiResource> | undefined>>()
 
   constructor(readonly kc: KubeConfig) {
@@ -116,6 +117,10 @@ export class Kube {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
     await this.kc.applySecurityAuthentication(ctx)
+    // client-node 2.0.1 builds a new undici Agent for every request, so every request would pay
+    // a TCP and TLS handshake; keep the first one (same cluster, same credentials) for the run.
+    const dispatcher = ctx.getDispatcher()
+    if (dispatcher) ctx.setDispatcher((this.dispatcher ??= dispatcher))
     ctx.setHeaderParam('Accept', opts.accept ?? 'application/json')
     if (opts.body !== undefined) {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')

@@ -1,0 +1,156 @@
+// Rollout wait and apply against kubectl on the same local cluster (test/stack/up.sh must be up).
+// One run each, printed as ratios (kubectl time / kube-ship time; > 1 means kube-ship is faster):
+//   1. waiting for 50 Deployments to roll out vs sequential `kubectl rollout status`
+//   2. applying 200 objects vs `kubectl apply --server-side`
+//   3. latency from a Deployment becoming complete to the verdict, vs kubectl rollout status
+//   scripts/node24 bench/rollout.mjs
+import { execFile, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+
+const repo = path.resolve(import.meta.dirname, '..')
+const state = process.env.KUBE_SHIP_STATE ?? '/tmp/kube-ship-stack'
+const env = JSON.parse(fs.readFileSync(path.join(state, 'env.json'), 'utf8'))
+const run = promisify(execFile)
+const kubectl = (args, input) => {
+  const p = run('kubectl', ['--kubeconfig', env.kubeconfig, ...args], { maxBuffer: 64 << 20 })
+  if (input !== undefined) p.child.stdin.end(input)
+  return p
+}
+
+// Bundle the TypeScript sources once (ncc, as the action itself is built).
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
+const build = spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', path.join(repo, 'bench/rollout-lib.ts'), '-o', out, '--quiet'], { encoding: 'utf8' })
+if (build.status !== 0) throw new Error(`ncc build failed: ${build.stderr}`)
+const lib = await import(path.join(out, 'index.js'))
+const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
+// core.info status lines would drown the numbers.
+const quiet = { onStatus: () => {} }
+
+const ns = `bench-${randomBytes(3).toString('hex')}`
+const nsB = `${ns}-kubectl`
+await kubectl(['create', 'namespace', ns])
+await kubectl(['create', 'namespace', nsB])
+const image = tag => `${env.registry}/bench/web:${tag}`
+const deployment = (name, tag) => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, namespace: ns },
+  spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'web', image: image(tag) }] } } }
+})
+const docs = objects => objects.map(object => ({ object, origin: { file: 'bench.yaml', line: 1 } }))
+const target = d => ({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: d.metadata.name })
+const seconds = ms => `${(ms / 1000).toFixed(2)}s`
+const results = []
+
+try {
+  // 1. Fifty Deployments: roll v1 → v2 and wait with kube-ship; v2 → v3 and wait with kubectl.
+  const fifty = Array.from({ length: 50 }, (_, i) => deployment(`web-${i}`, 'v1'))
+  await lib.applyObjects(kc, docs(fifty), { namespace: ns })
+  await lib.waitForWorkloads(kc, fifty.map(target), { signal: AbortSignal.timeout(300_000), ...quiet })
+
+  let t = performance.now()
+  await lib.applyObjects(kc, docs(fifty.map(d => deployment(d.metadata.name, 'v2'))), { namespace: ns })
+  const ours = await lib.waitForWorkloads(kc, fifty.map(target), { signal: AbortSignal.timeout(300_000), ...quiet })
+  const oursMs = performance.now() - t
+  if (!ours.every(o => o.verdict.state === 'done')) throw new Error('kube-ship wait did not finish')
+
+  const v3 = fifty.map(d => deployment(d.metadata.name, 'v3'))
+  t = performance.now()
+  await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: v3 }))
+  for (const d of v3) await kubectl(['-n', ns, 'rollout', 'status', `deployment/${d.metadata.name}`, '--timeout=300s'])
+  const kubectlMs = performance.now() - t
+  results.push(['wait for 50 Deployments (apply + wait)', oursMs, kubectlMs, 'sequential kubectl rollout status'])
+
+  // 2. Two hundred objects applied into empty namespaces.
+  const many = (namespace) =>
+    Array.from({ length: 200 }, (_, i) =>
+      i % 4 === 0
+        ? { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace }, spec: { selector: { app: `a${i}` }, ports: [{ port: 80 }] } }
+        : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, namespace }, data: { index: String(i), blob: 'x'.repeat(512) } }
+    )
+  t = performance.now()
+  const applied = await lib.applyObjects(kc, docs(many(ns)), { namespace: ns })
+  const applyOurs = performance.now() - t
+  if (applied.length !== 200 || !applied.every(a => a.change === 'created')) throw new Error('apply did not create 200 objects')
+  t = performance.now()
+  await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: many(nsB) }))
+  const applyKubectl = performance.now() - t
+  results.push(['apply 200 objects (create)', applyOurs, applyKubectl, 'kubectl apply --server-side'])
+  t = performance.now()
+  await lib.applyObjects(kc, docs(many(ns)), { namespace: ns })
+  const againOurs = performance.now() - t
+  t = performance.now()
+  await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: many(nsB) }))
+  results.push(['apply 200 objects (unchanged)', againOurs, performance.now() - t, 'kubectl apply --server-side'])
+
+  // 3. Latency from complete to verdict: an independent observer (kubectl get --watch) stamps the
+  // moment the Deployment's status first satisfies the rollout rule; each waiter's verdict time is
+  // compared with it. Samples alternate between kube-ship and kubectl.
+  const complete = (o, generation) => {
+    const s = o.status ?? {}
+    return o.metadata.generation >= generation && s.observedGeneration >= o.metadata.generation && (s.updatedReplicas ?? 0) >= o.spec.replicas &&
+      (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) && (s.availableReplicas ?? 0) >= (s.updatedReplicas ?? 0)
+  }
+  // kubectl get --watch ends when the API server restarts (other suites inject that fault): restart it.
+  const observe = (name, generation) =>
+    new Promise(resolve => {
+      let done = false
+      const start = () => {
+        const child = execFile('kubectl', ['--kubeconfig', env.kubeconfig, '-n', ns, 'get', 'deployment', name, '--watch', '--output-watch-events', '-o', 'json'], { maxBuffer: 64 << 20 })
+        let buf = ''
+        child.stdout.on('data', chunk => {
+          buf += chunk
+          // --output-watch-events prints one compact JSON event per line.
+          for (let end; (end = buf.indexOf('\n')) >= 0; ) {
+            const line = buf.slice(0, end).trim()
+            buf = buf.slice(end + 1)
+            if (!line) continue
+            const event = JSON.parse(line)
+            if (!done && event.object && complete(event.object, generation)) {
+              done = true
+              child.kill()
+              resolve(performance.now())
+            }
+          }
+        })
+        child.on('exit', () => done || setTimeout(start, 200))
+      }
+      start()
+    })
+  const latencies = { ours: [], kubectl: [] }
+  let generation = 0
+  for (let i = 0; i < 6; i++) {
+    const d = deployment('latency', `l${i}`)
+    const who = i % 2 === 0 ? 'ours' : 'kubectl'
+    const gen = ++generation
+    const seen = observe('latency', gen)
+    await new Promise(r => setTimeout(r, 300))
+    await lib.applyObjects(kc, docs([d]), { namespace: ns })
+    let verdictAt
+    if (who === 'ours') {
+      await lib.waitForWorkloads(kc, [target(d)], { signal: AbortSignal.timeout(120_000), diagnose: false, ...quiet })
+      verdictAt = performance.now()
+    } else {
+      await kubectl(['-n', ns, 'rollout', 'status', 'deployment/latency', '--timeout=120s'])
+      verdictAt = performance.now()
+    }
+    latencies[who].push(verdictAt - (await seen))
+  }
+  const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  console.log('kube-ship vs kubectl on the local stack (one run; ratio = kubectl / kube-ship, > 1 means kube-ship is faster)')
+  for (const [what, a, b, other] of results) console.log(`${what}: kube-ship ${seconds(a)}, ${other} ${seconds(b)}, ratio ${(b / a).toFixed(1)}x`)
+  // Both waiters usually answer within milliseconds of the observer, so a ratio of two
+  // near-zero numbers says nothing: the latencies are printed as they are.
+  const ms = x => `${x >= 0 ? '+' : ''}${x.toFixed(0)}ms`
+  console.log(
+    `complete → verdict latency (median of 3, relative to an independent kubectl watch): kube-ship ${ms(median(latencies.ours))}, kubectl rollout status ${ms(median(latencies.kubectl))}`
+  )
+} finally {
+  await kubectl(['delete', 'namespace', ns, nsB, '--wait=false'])
+  fs.rmSync(out, { recursive: true, force: true })
+}
+process.exit(0)
