@@ -28,6 +28,8 @@ need_tools() {
   command -v docker-registry >/dev/null || pkgs+=(docker-registry)
   command -v htpasswd >/dev/null || pkgs+=(apache2-utils)
   command -v openssl >/dev/null || pkgs+=(openssl)
+  # The canary metrics gate is tested against a real Prometheus scraping a local exporter.
+  command -v prometheus >/dev/null || pkgs+=(prometheus)
   if [ ${#pkgs[@]} -gt 0 ]; then
     say "installing ${pkgs[*]} with apt-get"
     mkdir -p "$LOGS"
