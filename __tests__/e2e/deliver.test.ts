@@ -174,6 +174,29 @@ describe('deliver: apply and wait', () => {
       expect((await kubectlResult(['-n', ns, 'get', 'configmap', 'added'])).code).not.toBe(0)
     })
 
+    it('shows a CRD and its objects as added without installing the CRD', async () => {
+      const ns = await freshNamespace('deliver-diff-crd')
+      created.push(ns)
+      const group = `diff${randomBytes(3).toString('hex')}.kube-ship.dev`
+      const crd = {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: `gadgets.${group}` },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }]
+        }
+      } as KubeObject
+      const gadget = { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { size: 1 } } as KubeObject
+      const run = await deploy(kc, ns, [crd, gadget], { mode: 'diff' })
+      expect(run.error).toBeUndefined()
+      expect(run.report.resources.map(r => `${r.kind}/${r.namespace ?? '-'}=${r.change}`)).toEqual(['CustomResourceDefinition/-=created', `Gadget/${ns}=created`])
+      expect(run.report.diff).toContain(`+++ planned/Gadget/${ns}/g1`)
+      expect((await kubectlResult(['get', 'crd', `gadgets.${group}`])).code).not.toBe(0)
+    })
+
     it('into a namespace that does not exist yet shows everything added and creates nothing', async () => {
       const ns = `deliver-diff-${randomBytes(3).toString('hex')}`
       const run = await deploy(kc, ns, [deployment('web', 'v1')], { mode: 'diff' })

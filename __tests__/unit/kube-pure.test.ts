@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { changeOf, checkDocuments, conflictSummary, phaseOf, withNamespace } from '../../src/kube/apply.js'
+import { changeOf, checkDocuments, conflictSummary, kindsDefinedBy, phaseOf, withNamespace } from '../../src/kube/apply.js'
+import { mapLimit } from '../../src/kube/pool.js'
 import { cleanForDiff, renderDiff } from '../../src/kube/diff.js'
 import { describeStatus, rbacVerb } from '../../src/kube/errors.js'
 import { expiredByClock, lockName, microTime } from '../../src/kube/lock.js'
@@ -55,6 +56,29 @@ describe('apply planning', () => {
     ['rv moved', rv('5'), rv('6'), 200, 'configured']
   ] as const)('change: %s', (_n, before, after, code, change) => {
     expect(changeOf(before, after, code)).toBe(change)
+  })
+
+  it('kinds a CRD defines, per served version, with their scope', () => {
+    const crd = (scope: string) =>
+      ({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'x' }, spec: { group: 'e.dev', scope, names: { kind: 'Widget' }, versions: [{ name: 'v1' }, { name: 'v2' }] } }) as KubeObject
+    expect([...kindsDefinedBy([crd('Namespaced')])]).toEqual([
+      ['e.dev/v1|Widget', true],
+      ['e.dev/v2|Widget', true]
+    ])
+    expect(kindsDefinedBy([crd('Cluster')]).get('e.dev/v1|Widget')).toBe(false)
+  })
+
+  it('mapLimit keeps order and never runs more than the limit', async () => {
+    let running = 0
+    let peak = 0
+    const out = await mapLimit([5, 1, 4, 2, 3], 2, async (n, i) => {
+      peak = Math.max(peak, ++running)
+      await new Promise(r => setTimeout(r, n))
+      running--
+      return n * 10 + i
+    })
+    expect(out).toEqual([50, 11, 42, 23, 34])
+    expect(peak).toBe(2)
   })
 
   it('conflict summary keeps the managers and fields', () => {

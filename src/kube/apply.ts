@@ -111,11 +111,15 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
   if (crds.length && !opts.dryRun && opts.waitForCrd) await opts.waitForCrd(kc, crds, opts.signal)
 
   const rest = byPhase('rest')
+  // In a dry run the CRDs were not created, so their kinds are not served yet.
+  const planned = opts.dryRun ? kindsDefinedBy(crds.map(a => a.object)) : new Map<string, boolean>()
   // Resolve kinds first so an unknown kind fails before anything in this phase changes.
   const resolved = await mapLimit(rest, CONCURRENCY, async m => {
     try {
       return await k.resource(m.object.apiVersion, m.object.kind)
     } catch (err) {
+      const namespaced = planned.get(`${m.object.apiVersion}|${m.object.kind}`)
+      if (namespaced !== undefined) return { group: '', version: '', kind: m.object.kind, plural: '', namespaced, plannedOnly: true }
       throw failure(err, { verb: 'apply', resource: resourceName(m.object), origin: m.origin })
     }
   })
@@ -123,8 +127,25 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
   rest.forEach((m, i) => resolved[i].namespaced && targets.add(m.object.metadata.namespace || fallback))
   const declared = new Set(namespaces.map(a => a.object.metadata.name))
   if (!opts.dryRun) for (const ns of targets) if (!declared.has(ns)) await ensureNamespace(k, ns, opts.signal)
-  results.push(...(await mapLimit(rest, CONCURRENCY, (m, i) => applyOne(k, m, fallback, opts, resolved[i]))))
+  results.push(
+    ...(await mapLimit(rest, CONCURRENCY, (m, i) => {
+      const r = resolved[i]
+      if (!('plannedOnly' in r)) return applyOne(k, m, fallback, opts, r)
+      const object = withNamespace(m.object, r.namespaced, fallback)
+      return Promise.resolve<Applied>({ manifest: m, object, resource: resourceName(object), rbacResource: r.kind, after: object, change: 'created' })
+    }))
+  )
   return results
+}
+
+/** Pure: the kinds the given CRDs serve, as 'group/version|Kind' → namespaced. */
+export function kindsDefinedBy(crds: KubeObject[]): Map<string, boolean> {
+  const kinds = new Map<string, boolean>()
+  for (const crd of crds) {
+    const spec = (crd as { spec?: { group?: string; scope?: string; names?: { kind?: string }; versions?: { name: string }[] } }).spec
+    for (const v of spec?.versions ?? []) if (spec?.group && spec.names?.kind) kinds.set(`${spec.group}/${v.name}|${spec.names.kind}`, spec.scope !== 'Cluster')
+  }
+  return kinds
 }
 
 async function applyOne(k: Kube, m: Manifest, fallback: string, opts: ApplyOptions, known?: ApiResource): Promise<Applied> {

@@ -88,7 +88,11 @@ export class UnreachableError extends DeployError {}
 
 /** Worth retrying inside a deadline: no answer, throttling, or a server-side failure. */
 export function isTransient(err: unknown): boolean {
-  return err instanceof UnreachableError || (err instanceof ApiError && (err.code === 429 || err.code >= 500))
+  if (err instanceof UnreachableError) return true
+  if (!(err instanceof ApiError)) return false
+  // SSA answers a field the schema does not know with a 500; retrying cannot fix the manifest.
+  if (/failed to create typed patch object/.test(err.status.message ?? '')) return false
+  return err.code === 429 || err.code >= 500
 }
 
 /** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
