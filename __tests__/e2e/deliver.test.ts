@@ -3,7 +3,7 @@
 // with file:line, and diff mode leaving the cluster untouched.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { configMap, daemonSet, deploy, deployment, documents, image, job, service, statefulSet, adminKc } from './deliver-fixtures.js'
+import { adminKc, configMap, crd, daemonSet, deploy, deployment, documents, image, job, service, statefulSet } from './deliver-fixtures.js'
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, stack } from './stack.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 import { checkConnection, loadKubeConfig } from '../../src/kube/client.js'
@@ -82,21 +82,11 @@ describe('deliver: apply and wait', () => {
     const ns = await freshNamespace('deliver-crd')
     created.push(ns)
     const group = `e2e${randomBytes(3).toString('hex')}.kube-ship.dev`
-    const crd: KubeObject = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: `widgets.${group}` },
-      spec: {
-        group,
-        scope: 'Namespaced',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }]
-      }
-    }
+    const definition = crd(group, 'Widget')
     const widget: KubeObject = { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 3 } } as KubeObject
     try {
       // The custom object comes first in the file: ordering puts the CRD ahead of it.
-      const run = await deploy(kc, ns, [widget, crd])
+      const run = await deploy(kc, ns, [widget, definition])
       expect(run.error).toBeUndefined()
       expect(run.report.resources.map(r => `${r.kind}=${r.change}`)).toEqual(['CustomResourceDefinition=created', 'Widget=created'])
       expect(run.report.resources[0].namespace).toBeUndefined()
@@ -178,19 +168,9 @@ describe('deliver: apply and wait', () => {
       const ns = await freshNamespace('deliver-diff-crd')
       created.push(ns)
       const group = `diff${randomBytes(3).toString('hex')}.kube-ship.dev`
-      const crd = {
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: `gadgets.${group}` },
-        spec: {
-          group,
-          scope: 'Namespaced',
-          names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
-          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }]
-        }
-      } as KubeObject
+      const definition = crd(group, 'Gadget')
       const gadget = { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { size: 1 } } as KubeObject
-      const run = await deploy(kc, ns, [crd, gadget], { mode: 'diff' })
+      const run = await deploy(kc, ns, [definition, gadget], { mode: 'diff' })
       expect(run.error).toBeUndefined()
       expect(run.report.resources.map(r => `${r.kind}/${r.namespace ?? '-'}=${r.change}`)).toEqual(['CustomResourceDefinition/-=created', `Gadget/${ns}=created`])
       expect(run.report.diff).toContain(`+++ planned/Gadget/${ns}/g1`)
