@@ -11,7 +11,7 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
-import { type Kube, kube } from './client.js'
+import { type Kube, isTransient, kube } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { sleep } from './pool.js'
 
@@ -112,7 +112,8 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
       }
     } catch (err) {
       // 409: another run created or updated the lease between our read and write; read again.
-      if (!(err instanceof ApiError && err.code === 409)) throw failure(err, { verb: lease ? 'update' : 'create', ...ctx })
+      // No answer or a 5xx: try again while there is time to wait.
+      if (!(err instanceof ApiError && err.code === 409) && !isTransient(err)) throw failure(err, { verb: lease ? 'update' : 'create', ...ctx })
     }
     if (Date.now() >= giveUp || opts.signal?.aborted)
       throw new DeployError(`environment '${opts.environment}' is locked by ${lease?.spec.holderIdentity ?? 'another run'} since ${lease?.spec.acquireTime ?? 'unknown'}; gave up after ${Math.round(opts.waitMs / 1000)}s`, {
