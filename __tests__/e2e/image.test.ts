@@ -42,7 +42,7 @@ async function registryDigest(registry: string, repo: string, tag: string, auth?
 describe('image stage', () => {
   it('builds, pushes and outputs the digest the registry serves', async () => {
     const repo = unique('e2e/app')
-    const run = runAction({ image: `${env.registry}/${repo}`, context: fixture(), tags: 'v1,extra' }, { env: { ...dockerEnv, GITHUB_SHA: 'f'.repeat(40) } })
+    const run = await runAction({ image: `${env.registry}/${repo}`, context: fixture(), tags: 'v1,extra' }, { env: { ...dockerEnv, GITHUB_SHA: 'f'.repeat(40) } })
     expect(errorLines(run.log)).toEqual([])
     expect(run.code).toBe(0)
     const served = await registryDigest(env.registry, repo, 'v1')
@@ -55,14 +55,14 @@ describe('image stage', () => {
 
   it('tags with the short commit SHA by default', async () => {
     const repo = unique('e2e/sha')
-    const run = runAction({ image: `${env.registry}/${repo}`, context: fixture() }, { env: { ...dockerEnv, GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' } })
+    const run = await runAction({ image: `${env.registry}/${repo}`, context: fixture() }, { env: { ...dockerEnv, GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' } })
     expect(run.code).toBe(0)
     expect(run.outputs.tags).toBe('0123456')
     expect(await registryDigest(env.registry, repo, '0123456')).toBe(run.outputs.digest)
   })
 
-  it('fails on the auth registry without credentials, with one clear line', () => {
-    const run = runAction({ image: `${env.authRegistry}/${unique('e2e/private')}`, context: fixture(), tags: 'v1' }, { env: dockerEnv })
+  it('fails on the auth registry without credentials, with one clear line', async () => {
+    const run = await runAction({ image: `${env.authRegistry}/${unique('e2e/private')}`, context: fixture(), tags: 'v1' }, { env: dockerEnv })
     expect(run.code).not.toBe(0)
     const errors = errorLines(run.log)
     expect(errors).toHaveLength(1)
@@ -73,7 +73,7 @@ describe('image stage', () => {
 
   it('logs in with masked credentials, pushes, and never prints the password', async () => {
     const repo = unique('e2e/private')
-    const run = runAction(
+    const run = await runAction(
       { image: `${env.authRegistry}/${repo}`, context: fixture(), tags: 'v1', 'registry-username': env.authUser, 'registry-password': env.authPassword },
       { env: dockerEnv }
     )
@@ -87,8 +87,8 @@ describe('image stage', () => {
     expect(run.summary).not.toContain(env.authPassword)
   })
 
-  it('rejects wrong credentials clearly', () => {
-    const run = runAction(
+  it('rejects wrong credentials clearly', async () => {
+    const run = await runAction(
       { image: `${env.authRegistry}/${unique('e2e/private')}`, context: fixture(), 'registry-username': env.authUser, 'registry-password': 'wrong-password', tags: 'v1' },
       { env: dockerEnv }
     )
@@ -99,15 +99,15 @@ describe('image stage', () => {
 
   it('uses a given digest after checking the registry has it', async () => {
     const repo = unique('e2e/given')
-    const built = runAction({ image: `${env.registry}/${repo}`, context: fixture(), tags: 'v1' }, { env: dockerEnv })
+    const built = await runAction({ image: `${env.registry}/${repo}`, context: fixture(), tags: 'v1' }, { env: dockerEnv })
     expect(built.code).toBe(0)
-    const run = runAction({ image: `${env.registry}/${repo}`, digest: built.outputs.digest }, { env: dockerEnv })
+    const run = await runAction({ image: `${env.registry}/${repo}`, digest: built.outputs.digest }, { env: dockerEnv })
     expect(errorLines(run.log)).toEqual([])
     expect(run.outputs.digest).toBe(built.outputs.digest)
     expect(run.outputs['image-ref']).toBe(`${env.registry}/${repo}@${built.outputs.digest}`)
 
     const missing = 'sha256:' + '0'.repeat(64)
-    const bad = runAction({ image: `${env.registry}/${repo}`, digest: missing }, { env: dockerEnv })
+    const bad = await runAction({ image: `${env.registry}/${repo}`, digest: missing }, { env: dockerEnv })
     expect(bad.code).not.toBe(0)
     expect(errorLines(bad.log)).toEqual([`::error::input 'digest': the registry has no manifest for ${env.registry}/${repo}@${missing} (was it pushed to this repository?)`])
   })
@@ -116,8 +116,8 @@ describe('image stage', () => {
     [{ context: '/nonexistent/dir' }, "::error::input 'context': build context '/nonexistent/dir' is not a directory"],
     [{ file: 'Dockerfile.missing' }, "::error::input 'file': Dockerfile 'Dockerfile.missing' does not exist"],
     [{ image: 'Bad Name' }, "::error::input 'image': 'Bad Name' is not an image reference"]
-  ])('bad input %j ends in one line', (inputs, prefix) => {
-    const run = runAction({ image: `${env.registry}/e2e/bad`, context: fixture(), tags: 'v1', ...inputs }, { env: dockerEnv })
+  ])('bad input %j ends in one line', async (inputs, prefix) => {
+    const run = await runAction({ image: `${env.registry}/e2e/bad`, context: fixture(), tags: 'v1', ...inputs }, { env: dockerEnv })
     expect(run.code).not.toBe(0)
     const errors = errorLines(run.log)
     expect(errors).toHaveLength(1)
@@ -126,7 +126,7 @@ describe('image stage', () => {
 
   it('says the registry is unreachable', async () => {
     const port = await closedPort()
-    const run = runAction({ image: `127.0.0.1:${port}/e2e/app`, digest: 'sha256:' + '1'.repeat(64) }, { env: dockerEnv })
+    const run = await runAction({ image: `127.0.0.1:${port}/e2e/app`, digest: 'sha256:' + '1'.repeat(64) }, { env: dockerEnv })
     expect(run.code).not.toBe(0)
     expect(errorLines(run.log)).toEqual([`::error::127.0.0.1:${port}/e2e/app@sha256:${'1'.repeat(64)}: registry 127.0.0.1:${port} is unreachable: Error: connect ECONNREFUSED 127.0.0.1:${port}`])
   })

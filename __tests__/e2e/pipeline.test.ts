@@ -34,7 +34,7 @@ beforeAll(async () => {
   // A checkout of its own: the action edits the overlay in place.
   checkout = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-checkout-'))
   fs.cpSync(path.join(repo, 'examples/app'), checkout, { recursive: true })
-  first = runAction(inputs(), { env: env(), cwd: checkout })
+  first = await runAction(inputs(), { env: env(), cwd: checkout })
 })
 
 afterAll(async () => {
@@ -60,7 +60,7 @@ describe('the action, end to end', () => {
     expect(first.summary).toContain(first.outputs.digest)
   })
 
-  it('changes only the images: lines of the overlay', () => {
+  it('changes only the images: lines of the overlay', async () => {
     const before = fs.readFileSync(path.join(repo, 'examples/app/k8s/overlays/production/kustomization.yaml'), 'utf8').split('\n')
     const after = fs.readFileSync(path.join(checkout, 'k8s/overlays/production/kustomization.yaml'), 'utf8').split('\n')
     const changed = after.filter((line, i) => line !== before[i])
@@ -68,8 +68,8 @@ describe('the action, end to end', () => {
     expect(changed.join('\n')).toMatch(/newName: 127\.0\.0\.1:\d+\/e2e\/pipeline-[a-z0-9-]+\n\s+digest: sha256:[a-f0-9]{64}/)
   })
 
-  it('a re-run of the same commit applies nothing new', () => {
-    const again = runAction(inputs({ digest: first.outputs.digest }), { env: env(), cwd: checkout })
+  it('a re-run of the same commit applies nothing new', async () => {
+    const again = await runAction(inputs({ digest: first.outputs.digest }), { env: env(), cwd: checkout })
     expect(errorLines(again.log)).toEqual([])
     expect(again.outputs.status).toBe('succeeded')
     expect(JSON.parse(again.outputs.resources).map((r: { change: string }) => r.change)).toEqual(['unchanged', 'unchanged', 'unchanged'])
@@ -84,7 +84,7 @@ describe('the action, end to end', () => {
       manifests,
       JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web' }, spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template } })
     )
-    const bad = runAction(inputs({ kustomize: '', manifests: 'broken.yaml', 'image-name': inputs().image }), { env: env(), cwd: checkout })
+    const bad = await runAction(inputs({ kustomize: '', manifests: 'broken.yaml', 'image-name': inputs().image }), { env: env(), cwd: checkout })
     expect(bad.code).not.toBe(0)
     expect(bad.outputs.status).toBe('rolled-back')
     expect(bad.outputs['rolled-back']).toBe('true')
