@@ -17,10 +17,10 @@ import { acquireLock, releaseLock, type LockHandle } from './kube/lock.js'
 import { runRolling } from './strategies/rolling.js'
 import { runCanary } from './strategies/canary.js'
 import { runBlueGreen } from './strategies/blue-green.js'
-import { previewManifests, resolvePreview, type Preview } from './preview/index.js'
-import { cleanupPreview } from './preview/cleanup.js'
+import { previewManifests, resolvePreview, withPreview, type Preview } from './preview/index.js'
+import { runCleanup } from './preview/cleanup.js'
 import { beginReport, publishReport, type ReportContext, type ReportSession } from './report/index.js'
-import type { GitHubContext } from './report/github.js'
+import { runUrl, type GitHubContext } from './report/github.js'
 import { renderReport, SUMMARY_LIMIT } from './report/markdown.js'
 import { writeSummary } from './report/summary.js'
 import { type DeployReport, newReport } from './report/model.js'
@@ -28,7 +28,8 @@ import { type DeployReport, newReport } from './report/model.js'
 export async function run(): Promise<void> {
   const report = newReport({ environment: core.getInput('environment') || 'production', mode: 'deploy', strategy: 'rolling' })
   report.commit = process.env.GITHUB_SHA
-  report.runUrl = runUrl()
+  const gh = githubContext()
+  report.runUrl = gh && runUrl(gh)
   const cancel = cancellation()
   let reportCtx: ReportContext | undefined
   let session: ReportSession = {}
@@ -36,7 +37,6 @@ export async function run(): Promise<void> {
   try {
     const s = readSettings()
     Object.assign(report, { environment: s.environment, mode: s.mode, strategy: s.strategy, url: s.environmentUrl })
-    const gh = githubContext()
     reportCtx = gh ? { settings: s, github: gh } : undefined
     const preview = s.preview ? applyPreview(s, report, gh) : undefined
 
@@ -95,9 +95,7 @@ export async function run(): Promise<void> {
 function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | undefined): Preview {
   if (!gh) throw new DeployError('a preview needs the GitHub event of a pull request (GITHUB_REPOSITORY and GITHUB_EVENT_PATH are not set)', { input: 'preview' })
   const preview = resolvePreview(s, gh)
-  s.namespace = preview.namespace
-  s.environment = preview.environment
-  s.environmentUrl = preview.url
+  Object.assign(s, withPreview(s, preview))
   Object.assign(report, { environment: preview.environment, namespace: preview.namespace, url: preview.url })
   return preview
 }
@@ -105,10 +103,8 @@ function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | und
 async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined): Promise<void> {
   if (!preview) throw new DeployError('mode cleanup removes a PR preview environment and needs preview: true', { input: 'mode' })
   const kc = loadKubeConfig(s)
-  const result = await core.group('Cleanup', () => cleanupPreview(kc, preview, { signal: AbortSignal.timeout(s.timeoutMs) }))
+  const result = await core.group('Cleanup', () => runCleanup(kc, preview, report, { signal: AbortSignal.timeout(s.timeoutMs) }))
   core.info(result.deleted ? `Deleted namespace ${result.namespace}` : `Namespace ${result.namespace} was already gone`)
-  report.resources = [{ kind: 'Namespace', name: result.namespace, change: result.deleted ? 'deleted' : 'unchanged' }]
-  report.status = 'cleaned-up'
 }
 
 /** Commits (or proposes) the patched overlays, so git says what runs. */
@@ -149,11 +145,6 @@ function githubContext(): GitHubContext | undefined {
 function buildContext(): { sha?: string; sourceUrl?: string } {
   const { GITHUB_SHA, GITHUB_SERVER_URL, GITHUB_REPOSITORY } = process.env
   return { sha: GITHUB_SHA, sourceUrl: GITHUB_REPOSITORY ? `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}` : undefined }
-}
-
-function runUrl(): string | undefined {
-  const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env
-  return GITHUB_REPOSITORY && GITHUB_RUN_ID ? `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}` : undefined
 }
 
 function setOutputs(report: DeployReport): void {
