@@ -57,7 +57,6 @@ export async function run(): Promise<void> {
     report.pinned = rendered.pinned
     report.warnings.push(...rendered.warnings)
     const documents = preview ? previewManifests(rendered.documents, preview) : rendered.documents
-    report.resources = documents.map(m => ({ kind: m.object.kind, namespace: m.object.metadata.namespace, name: m.object.metadata.name }))
 
     const kc = loadKubeConfig(s)
     const namespace = s.namespace || kube(kc).contextNamespace
