@@ -81,6 +81,7 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
     t.last = verdict
     if (tracked.every(x => x.outcome)) stop.abort()
   }
+  let pods: PodWatch | undefined
   const update = (t: Tracked, obj: KubeObject): void => {
     if (t.outcome) return
     t.obj = obj
@@ -88,6 +89,8 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
     if (v.state !== 'waiting') return finish(t, v)
     if (v.message !== t.last?.message) onStatus(t.resource, v)
     t.last = v
+    // A pod problem seen before the controller observed this spec could not be attributed then.
+    pods?.recheck(t.target.namespace)
   }
 
   const groups = new Map<string, Tracked[]>()
@@ -96,7 +99,7 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
     groups.set(key, [...(groups.get(key) ?? []), t])
   }
   const tasks: Promise<void>[] = [...groups.values()].map(g => watchGroup(k, g, signal, update, finish))
-  const pods = new PodWatch(k, tracked, finish, signal, opts.probeCheckMs ?? 5000)
+  pods = new PodWatch(k, tracked, finish, signal, opts.probeCheckMs ?? 5000)
   if (opts.diagnose !== false) tasks.push(...pods.start())
 
   let fatal: unknown
@@ -107,7 +110,7 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
   // Say why a workload stalled when no pod problem ended it early (deadline, timeout).
   await Promise.all(
     tracked.map(async t => {
-      if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods.explain(t, t.outcome!.verdict)
+      if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods!.explain(t, t.outcome!.verdict)
     })
   )
   return tracked.map(t => t.outcome!)
@@ -276,6 +279,15 @@ class PodWatch {
     })
   }
 
+  /** Looks again at the problem pods already seen in a namespace. */
+  recheck(ns: string | undefined): void {
+    for (const pod of this.pods.values()) {
+      if (pod.metadata.namespace !== ns) continue
+      const problem = podProblem(pod)
+      if (problem) void this.report(pod, problem)
+    }
+  }
+
   /** Failing probes show only as events; look at them now and then. */
   private async probes(ns: string, finished: () => boolean): Promise<void> {
     while (!this.signal.aborted && !finished()) {
@@ -323,7 +335,12 @@ class PodWatch {
     const ns = pod.metadata.namespace
     const ref = (pod.metadata.ownerReferences as { kind: string; name: string; uid: string; controller?: boolean }[] | undefined)?.find(r => r.controller)
     if (!ref) return undefined
-    const find = (kind: string, name: string) => this.tracked.find(t => t.target.kind === kind && t.target.namespace === ns && t.target.name === name)
+    // Until the controller has observed the current spec, its revision fields still name the
+    // previous rollout (right after a rollback, the broken one): attribute nothing yet.
+    const observed = (o: KubeObject): boolean =>
+      Number((o as { status?: { observedGeneration?: number } }).status?.observedGeneration ?? 0) >= Number(o.metadata.generation ?? 0)
+    const find = (kind: string, name: string) =>
+      this.tracked.find(t => t.target.kind === kind && t.target.namespace === ns && t.target.name === name && t.obj && observed(t.obj))
     const labels = pod.metadata.labels ?? {}
     if (ref.kind === 'ReplicaSet') {
       const rs = await this.replicaSet(ns!, ref.name, signal)
