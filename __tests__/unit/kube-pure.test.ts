@@ -220,6 +220,11 @@ describe('rollback decisions', () => {
     const t = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'x' }
     expect(previousImage([{ target: t, resource: 'a' }, { target: t, resource: 'b', before: dep('3', 'reg/web@sha256:1') }])).toBe('reg/web@sha256:1')
     expect(previousImage([{ target: t, resource: 'a' }])).toBeUndefined()
+    const app = `reg.local:5000/team/app@sha256:${'a'.repeat(64)}`
+    const sidecar = dep('3', 'docker.io/library/envoy:1')
+    ;(sidecar as any).spec.template.spec.containers.push({ name: 'app', image: app })
+    expect(previousImage([{ target: t, resource: 'b', before: sidecar }], 'reg.local:5000/team/app')).toBe(app)
+    expect(previousImage([{ target: t, resource: 'b', before: sidecar }], 'reg.local:5000/other')).toBe('docker.io/library/envoy:1')
   })
 
   it('only apps/v1 Deployments, StatefulSets and DaemonSets are undoable', () => {

@@ -15,6 +15,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { RollbackRecord } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import { describeError } from '../errors.js'
+import { sameRepository } from '../image/reference.js'
 import { type Kube, kube } from './client.js'
 import { failure } from './errors.js'
 import { mapLimit } from './pool.js'
@@ -54,13 +55,14 @@ export async function captureWorkloads(kc: KubeConfig, manifests: Manifest[], op
   })
 }
 
-/** Pure: the first container image of the first captured workload that existed (the previous-image output). */
-export function previousImage(captures: Capture[]): string | undefined {
-  for (const c of captures) {
-    const image = (c.before as Workload | undefined)?.spec?.template?.spec?.containers?.[0]?.image
-    if (image) return image
-  }
-  return undefined
+/**
+ * Pure: the previous-image output. The image a container of the deployed repository ran before
+ * (`repository`, e.g. the `image` input), else the first container of the first workload that existed.
+ */
+export function previousImage(captures: Capture[], repository?: string): string | undefined {
+  const images = captures.flatMap(c => ((c.before as Workload | undefined)?.spec?.template?.spec?.containers ?? []).map((x: { image?: string }) => x.image ?? ''))
+  const mine = repository ? images.find(i => i && sameRepository(i, repository)) : undefined
+  return mine ?? images.find(Boolean)
 }
 
 /** Pure: a ReplicaSet's pod template as the Deployment carried it (kubectl drops pod-template-hash). */

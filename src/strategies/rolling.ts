@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import type { Settings } from '../inputs.js'
+import { repository } from '../image/reference.js'
 import type { Manifest } from '../manifests/types.js'
 import type { DeployReport, WorkloadResult } from '../report/model.js'
 import { probeHealth } from '../health/http.js'
@@ -72,7 +73,7 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
   }
 
   const captures = await captureWorkloads(kc, documents, { namespace, signal })
-  report.previousImage = previousImage(captures)
+  report.previousImage = previousImage(captures, settings.image ? repository(settings.image) : undefined)
   try {
     const applied = await core.group('Apply', async () => {
       const out = await applyObjects(kc, documents, { namespace, signal, waitForCrd: waitForCrds })
