@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminKc, daemonSet, deploy, deployment, image, statefulSet } from './deliver-fixtures.js'
-import { deleteNamespace, freshNamespace, kubectlJson, startApiserver, stopApiserver, waitFor } from './stack.js'
+import { deleteNamespace, freshNamespace, kubectl, kubectlJson, startApiserver, stopApiserver, waitFor } from './stack.js'
 import { probeHealth } from '../../src/health/http.js'
 
 const templateImage = async (ns: string, kind: string, name: string): Promise<string> =>
@@ -80,6 +80,32 @@ describe('rollout: fail fast, diagnose, roll back', () => {
     expect(run.report.rollback).toEqual([{ resource: `Deployment/${ns}/slow`, action: 'deleted', message: 'created by this run' }])
     expect(run.report.status).toBe('rolled-back')
     await waitFor('slow to be gone', async () => (await kubectlJson(['-n', ns, 'get', 'deployments'])).items.length === 0)
+  })
+
+  it('repeated probe failures end the wait with the probe message', async () => {
+    const ns = await fresh('rollout-probe')
+    const running = deploy(kc, ns, [deployment('probe', 'v1', { behavior: 'not-ready', replicas: 1 })], { 'rollback-on-failure': 'false' })
+    const pod = await waitFor('the probe pod to run', async () => (await kubectlJson(['-n', ns, 'get', 'pods', '-l', 'app=probe'])).items.find((p: any) => p.status.phase === 'Running'))
+    // kwok has no kubelet to probe anything, so the events a kubelet would record are posted as it would.
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: 'probe-' },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, namespace: ns, uid: pod.metadata.uid },
+      reason: 'Unhealthy',
+      message: 'Readiness probe failed: HTTP probe failed with statuscode: 503',
+      type: 'Warning',
+      count: 3,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: 'kubelet' }
+    }
+    await kubectl(['-n', ns, 'create', '-f', '-'], { input: JSON.stringify(event) })
+    const run = await running
+    expect(run.report.workloads[0]).toMatchObject({ ok: false, message: 'ProbeFailure: probe failed 3 times: Readiness probe failed: HTTP probe failed with statuscode: 503' })
+    expect(run.report.diagnostics[0]).toMatchObject({ reason: 'ProbeFailure', resource: `Deployment/${ns}/probe (pod ${pod.metadata.name})` })
+    expect(run.report.diagnostics[0].hint).toMatch(/initialDelaySeconds/)
   })
 
   it('an API server restart mid-wait still ends with the right verdict', async () => {
