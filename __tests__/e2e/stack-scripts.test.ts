@@ -36,7 +36,7 @@ describe('test/stack/up.sh refusals', () => {
     // A PATH holding everything up.sh checks for except Go.
     const bin = path.join(state, 'bin')
     mkdirSync(bin)
-    const tools = ['bash', 'dirname', 'mkdir', 'rm', 'flock', 'chmod', 'id', 'date', 'stat', 'dockerd', 'docker-registry', 'htpasswd', 'openssl', 'kubectl', 'curl', 'ss', 'setsid', 'docker']
+    const tools = ['bash', 'dirname', 'mkdir', 'rm', 'flock', 'chmod', 'id', 'date', 'stat', 'dockerd', 'docker-registry', 'htpasswd', 'openssl', 'prometheus', 'kubectl', 'curl', 'ss', 'setsid', 'docker']
     for (const tool of tools) {
       const found = await run('bash', ['-c', `command -v ${tool}`])
       expect(found).toMatchObject({ code: 0 })
