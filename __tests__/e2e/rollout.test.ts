@@ -108,6 +108,24 @@ describe('rollout: fail fast, diagnose, roll back', () => {
     expect(run.report.diagnostics[0].hint).toMatch(/initialDelaySeconds/)
   })
 
+  // Container states kwok does not simulate are written to a running pod's status the way a
+  // kubelet would report them (kwok's stages leave a Running pod alone).
+  it.each([
+    ['OOMKilled', { state: { running: { startedAt: '2026-01-01T00:00:00Z' } }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } }, restartCount: 1 }, /limits.memory/],
+    ['CreateContainerConfigError', { state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "db" not found' } }, restartCount: 0 }, /ConfigMap, Secret or key/]
+  ])('%s ends the wait with its hint', async (reason, containerState, hint) => {
+    const ns = await fresh(`rollout-${reason.toLowerCase()}`)
+    const running = deploy(kc, ns, [deployment('app', 'v1', { behavior: 'not-ready', replicas: 1 })], { 'rollback-on-failure': 'false' })
+    const pod = await waitFor('the pod to run', async () => (await kubectlJson(['-n', ns, 'get', 'pods', '-l', 'app=app'])).items.find((p: any) => p.status.phase === 'Running'))
+    const status = { status: { containerStatuses: [{ name: 'web', image: image('v1'), imageID: '', ready: false, ...containerState }] } }
+    await kubectl(['-n', ns, 'patch', 'pod', pod.metadata.name, '--subresource=status', '--type=strategic', '-p', JSON.stringify(status)])
+    const run = await running
+    expect(run.report.workloads[0].ok).toBe(false)
+    expect(run.report.diagnostics[0].reason).toBe(reason)
+    expect(run.report.diagnostics[0].hint).toMatch(hint)
+    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/app: ${reason}: `))
+  })
+
   it('an API server restart mid-wait still ends with the right verdict', async () => {
     const ns = await fresh('rollout-restart')
     // minReadySeconds keeps the rollout going long enough to take the API server away under it.
