@@ -183,6 +183,7 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
     h.onList(list.items ?? [])
     backoff = 200
     while (!signal.aborted && !h.finished()) {
+      const started = Date.now()
       const res = await watchOnce(k.kc, path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
         if (type === 'ERROR') return 'relist'
         if (obj?.metadata?.resourceVersion) rv = String(obj.metadata.resourceVersion)
@@ -199,6 +200,8 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
         await pause(res.err)
         break
       }
+      // A stream something keeps closing at once (a proxy, a restarting server) must not spin.
+      if (Date.now() - started < 1000) await sleep(1000, signal).catch(() => undefined)
     }
   }
 }
