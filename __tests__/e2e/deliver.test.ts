@@ -7,6 +7,7 @@ import { adminKc, configMap, crd, daemonSet, deploy, deployment, documents, imag
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, stack } from './stack.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 import { checkConnection, loadKubeConfig } from '../../src/kube/client.js'
+import { applyObjects } from '../../src/kube/apply.js'
 import { DeployError } from '../../src/errors.js'
 import { createServer } from 'node:net'
 import { readFileSync } from 'node:fs'
@@ -95,6 +96,18 @@ describe('deliver: apply and wait', () => {
     } finally {
       await kubectl(['delete', 'crd', `widgets.${group}`, '--wait=false', '--ignore-not-found'])
     }
+  })
+
+  it('takes fields back from another manager and says which (kubectl scale)', async () => {
+    const ns = await freshNamespace('deliver-conflict')
+    created.push(ns)
+    expect((await deploy(kc, ns, [deployment('web', 'v1')])).report.status).toBe('succeeded')
+    await kubectl(['-n', ns, 'scale', 'deployment/web', '--replicas=3'])
+    const warnings: string[] = []
+    const [applied] = await applyObjects(kc, documents([deployment('web', 'v1')]), { namespace: ns, warn: w => warnings.push(w) })
+    expect(applied.change).toBe('configured')
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^Deployment/${ns}/web: took over fields from another manager: conflict with "kubectl.*" .*\\.spec\\.replicas`))])
+    expect((await kubectlJson(['-n', ns, 'get', 'deployment', 'web'])).spec.replicas).toBe(2)
   })
 
   describe('one-line errors naming file:line', () => {
