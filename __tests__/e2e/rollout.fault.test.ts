@@ -1,20 +1,12 @@
 // An API server restart in the middle of a rollout wait does not change the verdict: the watch
 // re-lists and resumes. It stops the API server, so scripts/test runs it alone (*fault*).
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { adminKc, deploy, deployment } from './deliver-fixtures.js'
-import { deleteNamespace, freshNamespace, kubectlJson, startApiserver, stopApiserver, waitFor } from './stack.js'
+import { kubectlJson, startApiserver, stopApiserver, suiteNamespaces, waitFor } from './stack.js'
 
 describe('rollout across an API server restart', () => {
   const kc = adminKc()
-  const namespaces: string[] = []
-  const fresh = async (prefix: string): Promise<string> => {
-    const ns = await freshNamespace(prefix)
-    namespaces.push(ns)
-    return ns
-  }
-  afterAll(async () => {
-    for (const ns of namespaces) await deleteNamespace(ns)
-  })
+  const fresh = suiteNamespaces()
 
   it('an API server restart mid-wait still ends with the right verdict', async () => {
     const ns = await fresh('rollout-restart')

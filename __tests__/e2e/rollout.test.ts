@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { adminKc, daemonSet, deploy, deployment, image, statefulSet } from './deliver-fixtures.js'
-import { deleteNamespace, freshNamespace, kubectl, kubectlJson, waitFor } from './stack.js'
+import { kubectl, kubectlJson, suiteNamespaces, waitFor } from './stack.js'
 import { probeHealth } from '../../src/health/http.js'
 
 const templateImage = async (ns: string, kind: string, name: string): Promise<string> =>
@@ -14,15 +14,7 @@ const templateImage = async (ns: string, kind: string, name: string): Promise<st
 
 describe('rollout: fail fast, diagnose, roll back', () => {
   const kc = adminKc()
-  const namespaces: string[] = []
-  const fresh = async (prefix: string): Promise<string> => {
-    const ns = await freshNamespace(prefix)
-    namespaces.push(ns)
-    return ns
-  }
-  afterAll(async () => {
-    for (const ns of namespaces) await deleteNamespace(ns)
-  })
+  const fresh = suiteNamespaces()
 
   it('ImagePullBackOff ends the wait early with events and a hint, then the previous image is restored', async () => {
     const ns = await fresh('rollout-pull')

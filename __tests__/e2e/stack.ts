@@ -1,6 +1,7 @@
 // The local test stack as e2e tests see it: the values test/stack/up.sh wrote to env.json, a
 // kubectl runner, fault injection and per-test namespaces. Everything here is real: the
 // commands run against the stack's own dockerd, registries and control plane on 127.0.0.1.
+import { afterAll } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
@@ -147,6 +148,22 @@ export async function freshNamespace(prefix: string): Promise<string> {
   await kubectl(['label', 'namespace', name, 'kube-ship.dev/e2e=true'])
   await waitFor(`ServiceAccount default in ${name}`, async () => (await kubectlResult(['-n', name, 'get', 'serviceaccount', 'default'])).code === 0, 60_000)
   return name
+}
+
+/**
+ * freshNamespace for one describe block: call it at describe time; every namespace the returned
+ * function makes is deleted after the block.
+ */
+export function suiteNamespaces(): (prefix: string) => Promise<string> {
+  const made: string[] = []
+  afterAll(async () => {
+    for (const ns of made) await deleteNamespace(ns)
+  })
+  return async prefix => {
+    const ns = await freshNamespace(prefix)
+    made.push(ns)
+    return ns
+  }
 }
 
 /** Deletes a namespace made by freshNamespace without waiting for its contents to go. */
