@@ -15,7 +15,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { RollbackRecord } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import { describeError } from '../errors.js'
-import { sameRepository } from '../image/reference.js'
+import { appImage, imagesOf } from '../manifests/pods.js'
 import { type Kube, kube } from './client.js'
 import { failure } from './errors.js'
 import { mapLimit } from './pool.js'
@@ -32,7 +32,11 @@ export interface Capture {
   before?: KubeObject
 }
 
-type Workload = KubeObject & { spec?: { template?: any; selector?: { matchLabels?: Record<string, string> } } }
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; [key: string]: unknown }
+  spec?: Record<string, unknown>
+}
+type Workload = KubeObject & { spec?: { template?: PodTemplate; selector?: { matchLabels?: Record<string, string> } } }
 
 /** Pure: the documents that name undoable workloads (apps/v1 Deployment, StatefulSet, DaemonSet). */
 export function undoable(manifests: Manifest[]): Manifest[] {
@@ -60,9 +64,7 @@ export async function captureWorkloads(kc: KubeConfig, manifests: Manifest[], op
  * (`repository`, e.g. the `image` input), else the first container of the first workload that existed.
  */
 export function previousImage(captures: Capture[], repository?: string): string | undefined {
-  const images = captures.flatMap(c => ((c.before as Workload | undefined)?.spec?.template?.spec?.containers ?? []).map((x: { image?: string }) => x.image ?? ''))
-  const mine = repository ? images.find(i => i && sameRepository(i, repository)) : undefined
-  return mine ?? images.find(Boolean)
+  return appImage(captures.flatMap(c => (c.before ? imagesOf(c.before) : [])), repository)
 }
 
 /** Pure: a ReplicaSet's pod template as the Deployment carried it (kubectl drops pod-template-hash). */
@@ -110,7 +112,7 @@ export async function rollbackWorkloads(kc: KubeConfig, captures: Capture[], opt
       await restoreTemplate(kc, c.target, template, opts.signal)
       if (c.target.kind === 'StatefulSet') await deleteBrokenPods(k, live, opts.signal)
       restored.push(c.target)
-      records.push({ resource: c.resource, action: 'restored', image: (template as any)?.spec?.containers?.[0]?.image })
+      records.push({ resource: c.resource, action: 'restored', image: appImage(imagesOf({ ...c.before, spec: { template } } as KubeObject)) })
     } catch (err) {
       const line = describeError(failure(err, { verb: 'patch', resource: c.resource, namespace: c.target.namespace }))
       core.error(`rollback of ${c.resource} failed: ${line}`)

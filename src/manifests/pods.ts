@@ -3,6 +3,7 @@
 // spec.template.spec, spec.jobTemplate.spec.template.spec, or a custom resource's own path).
 // `ephemeralContainers` are left out on purpose: they cannot be set by create or apply (only
 // through the pods/ephemeralcontainers subresource), and kustomize does not touch them either.
+import { sameRepository } from '../image/reference.js'
 import type { KubeObject } from './types.js'
 
 export interface Container {
@@ -53,6 +54,17 @@ export function containersOf(pod: PodSpecAt): ContainerAt[] {
     })
   }
   return out
+}
+
+/** The images of an object's containers (init containers after), in order, empty ones left out. */
+export function imagesOf(object: KubeObject): string[] {
+  const all = podSpecs(object).flatMap(containersOf)
+  return [...all.filter(c => !c.init), ...all.filter(c => c.init)].map(c => c.container.image).filter((i): i is string => typeof i === 'string' && i !== '')
+}
+
+/** What "the app's image" means among images: the one of `repository` when given, else the first. */
+export function appImage(images: string[], repository?: string): string | undefined {
+  return (repository ? images.find(i => sameRepository(i, repository)) : undefined) ?? images[0]
 }
 
 function join(at: string, key: string): string {

@@ -16,6 +16,14 @@ export interface KubeObject {
   [key: string]: unknown
 }
 
+/** The parts of a workload's spec the strategies edit; everything else passes through as is. */
+export interface WorkloadSpec {
+  replicas?: number
+  selector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] }
+  template?: { metadata?: { labels?: Record<string, string>; [key: string]: unknown }; spec?: Record<string, unknown> }
+  [key: string]: unknown
+}
+
 export interface Origin {
   file: string
   /** 1-based line of the document's first line */

@@ -1,7 +1,7 @@
 // Blue-green as data: the new colour Deployment beside the live one, the Service whose selector
 // picks the colour, and the patches that switch and switch back. Pure; blue-green.ts runs it.
 import { DeployError } from '../errors.js'
-import type { KubeObject, Manifest } from '../manifests/types.js'
+import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { MANAGED_BY, findTarget, labelsOf, selectorOf } from './canary-plan.js'
 
 export const COLOR = 'kube-ship.dev/color'
@@ -67,7 +67,7 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
   const oldDeployment = liveColor ? `${name}-${liveColor}` : deployed.has(name) ? name : undefined
 
   const colored = (labels: Record<string, string> | undefined): Record<string, string> => ({ ...labels, [COLOR]: newColor })
-  const spec = structuredClone((target.object.spec ?? {}) as Record<string, any>)
+  const spec = structuredClone((target.object.spec ?? {}) as WorkloadSpec)
   spec.selector = { ...spec.selector, matchLabels: colored(spec.selector?.matchLabels) }
   spec.template = { ...spec.template, metadata: { ...spec.template?.metadata, labels: colored(spec.template?.metadata?.labels) } }
   const deployment: KubeObject = {

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
 import { kube, type Kube, type ObjectRef } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
+import { appImage, imagesOf } from '../manifests/pods.js'
 import type { DeployReport } from '../report/model.js'
 import { deleteIfExists, getIn, listIn, mergePatch } from '../traffic/router.js'
 import { planBlueGreen } from './blue-green-plan.js'
@@ -39,7 +40,7 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   report.blueGreen = { service: plan.serviceName, from: plan.liveColor, to: plan.newColor, switched: false }
   report.namespace ??= ns
   const old = deployments.find(d => d.metadata.name === plan.oldDeployment)
-  report.previousImage ??= (old?.spec as any)?.template?.spec?.containers?.[0]?.image
+  report.previousImage ??= old && appImage(imagesOf(old), image)
   core.info(`Blue-green: ${plan.liveColor ?? plan.oldDeployment ?? 'nothing'} serves; deploying ${fresh.name}`)
 
   report.resources.push(...(await io.apply(plan.rest, signal)))

@@ -5,8 +5,9 @@ import { DeployError } from '../errors.js'
 import { parseReference, repository } from '../image/reference.js'
 import type { CanaryStep, Settings } from '../inputs.js'
 import { podProblem } from '../kube/diagnose.js'
-import type { KubeObject, Manifest } from '../manifests/types.js'
+import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
+import { imagesOf } from '../manifests/pods.js'
 
 /** Marks every object a canary run creates, naming the stable Deployment; leftovers are found by it. */
 export const CANARY_OF = 'kube-ship.dev/canary-of'
@@ -90,9 +91,9 @@ export function findTarget(documents: Manifest[], image: string, namespace: stri
   const hits = documents.filter(
     d =>
       d.object.kind === 'Deployment' &&
-      containers(d.object).some(c => {
+      imagesOf(d.object).some(i => {
         try {
-          const ref = parseReference(String(c.image ?? ''))
+          const ref = parseReference(i)
           return repository(ref) === wanted && ref.digest === want.digest
         } catch {
           return false
@@ -232,7 +233,7 @@ function canaryLabels(serviceSelector: Record<string, string>, deployment: strin
 }
 
 function buildCanaryDeployment(stable: KubeObject, namespace: string, rename: Rename, replicas: number): KubeObject {
-  const spec = structuredClone((stable.spec ?? {}) as Record<string, any>)
+  const spec = structuredClone((stable.spec ?? {}) as WorkloadSpec)
   const selector = (spec.selector ??= {}) as { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] }
   const template = (spec.template ??= {}) as { metadata?: { labels?: Record<string, string> } }
   template.metadata = { ...template.metadata, labels: rename(template.metadata?.labels ?? {}) }
@@ -434,17 +435,13 @@ export function formatMs(ms: number): string {
   return s % 60 ? `${m}m${s % 60}s` : `${m}m`
 }
 
-function containers(o: KubeObject): { name?: string; image?: unknown }[] {
-  const pod = ((o.spec as any)?.template?.spec ?? {}) as { containers?: { image?: unknown }[]; initContainers?: { image?: unknown }[] }
-  return [...(pod.containers ?? []), ...(pod.initContainers ?? [])]
-}
-
 export function selectorOf(service: KubeObject): Record<string, string> {
   return ((service.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {}) as Record<string, string>
 }
 
 export function labelsOf(deployment: KubeObject, where: 'template'): Record<string, string> {
-  return ((deployment.spec as any)?.[where]?.metadata?.labels ?? {}) as Record<string, string>
+  const spec = deployment.spec as Record<typeof where, { metadata?: { labels?: Record<string, string> } } | undefined> | undefined
+  return spec?.[where]?.metadata?.labels ?? {}
 }
 
 function portsOf(service: KubeObject): Record<string, unknown>[] {

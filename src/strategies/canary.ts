@@ -15,6 +15,7 @@ import { captureWorkloads, rollbackWorkloads } from '../kube/rollback.js'
 import { sleep } from '../kube/pool.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
+import { appImage, imagesOf } from '../manifests/pods.js'
 import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, WorkloadResult } from '../report/model.js'
 import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
@@ -139,7 +140,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
 
   report.canary.router = settings.trafficRouter
   report.namespace ??= namespace
-  report.previousImage ??= ((live.spec as any)?.template?.spec?.containers?.[0]?.image as string | undefined)
+  report.previousImage ??= appImage(imagesOf(live), image)
   const stableName = `Deployment/${namespace}/${name}`
   mergeResources(report, await io.apply(plan.rest, signal))
   const canaryManifests = [plan.canary.deployment, plan.canary.service].map(object => ({ object, origin: plan.stable.origin }))
