@@ -1,5 +1,5 @@
+import { errorLine } from './error-line.js'
 import { describe, expect, it } from '@jest/globals'
-import { DeployError } from '../../src/errors.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { planBlueGreen, type BlueGreenInput } from '../../src/strategies/blue-green-plan.js'
 
@@ -53,15 +53,7 @@ describe('planBlueGreen colours', () => {
 })
 
 describe('planBlueGreen bad input', () => {
-  const line = (fn: () => unknown): string => {
-    try {
-      fn()
-    } catch (err) {
-      expect(err).toBeInstanceOf(DeployError)
-      return (err as DeployError).line()
-    }
-    throw new Error('expected a DeployError')
-  }
+  const line = errorLine
   it.each<[string, BlueGreenInput, RegExp]>([
     ['no Service', input([], [], [doc(deployment)]), /^app.yaml:1: no Service selects the pods of Deployment web/],
     ['two Services', input([service({ app: 'web' }, 'web-admin')], []), /Services web, web-admin all select the pods/],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
-import { DeployError } from '../../src/errors.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { canaryRouteRules, planCanary, canaryPodProblem, type CanaryPlanInput, type LiveState } from '../../src/strategies/canary-plan.js'
+import { errorLine as failure } from './error-line.js'
 
 const DIGEST = 'sha256:' + 'a'.repeat(64)
 const IMAGE = `127.0.0.1:5310/shop/web@${DIGEST}`
@@ -68,15 +68,6 @@ function input(over: Partial<CanaryPlanInput> = {}, live: Partial<LiveState> = {
   }
 }
 
-function failure(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeployError)
-    return (err as DeployError).line()
-  }
-  throw new Error('expected a DeployError')
-}
 
 describe('planCanary (nginx)', () => {
   const plan = planCanary(input())

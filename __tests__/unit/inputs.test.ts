@@ -1,17 +1,11 @@
 import { describe, expect, it } from '@jest/globals'
 import { parseCanarySteps, parseDuration, readSettings } from '../../src/inputs.js'
 import { DeployError } from '../../src/errors.js'
+import { errorLine } from './error-line.js'
 
 const reader = (values: Record<string, string>) => (name: string) => values[name] ?? ''
 
-function errorLine(values: Record<string, string>): string {
-  try {
-    readSettings(reader(values))
-  } catch (err) {
-    return (err as DeployError).line()
-  }
-  throw new Error('expected readSettings to fail')
-}
+const settingsError = (values: Record<string, string>): string => errorLine(() => readSettings(reader(values)))
 
 describe('readSettings', () => {
   it('applies defaults', () => {
@@ -37,7 +31,7 @@ describe('readSettings', () => {
     [{ 'health-url': 'ftp://x' }, "input 'health-url': 'ftp://x' is not URL or URL=STATUS"],
     [{ 'canary-steps': '50,25' }, "input 'canary-steps': weights must rise: 50 then 25"]
   ])('%j fails with one line', (values, prefix) => {
-    const line = errorLine(values)
+    const line = settingsError(values)
     expect(line.startsWith(prefix)).toBe(true)
     expect(line).not.toContain('\n')
   })

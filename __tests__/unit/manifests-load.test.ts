@@ -1,17 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { assertNoDuplicates, objectKey, parseManifests } from '../../src/manifests/load.js'
-import { DeployError } from '../../src/errors.js'
 import type { Manifest } from '../../src/manifests/types.js'
 
-function lineOf(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    if (err instanceof DeployError) return err.line()
-    throw err
-  }
-  throw new Error('expected a DeployError')
-}
+import { errorLine as lineOf } from './error-line.js'
 
 const deployment = `apiVersion: apps/v1
 kind: Deployment
