@@ -28,6 +28,8 @@ export interface StackEnv {
   stateDir: string
   /** How long kwok waits before a scheduled pod becomes Running/Ready. */
   podReadyDelayMs: number
+  /** kustomize 5.5 built from its module (what kubectl 1.32 embeds), for parity tests */
+  kustomize: string
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */

@@ -2,7 +2,7 @@
 # Builds the local stack's binaries from the Go modules under test/stack/go into a cache outside
 # the repository, one file per module keyed by a hash of that module's files, so a warm machine
 # rebuilds nothing and a changed pin rebuilds only its own binary.
-#   test/stack/build.sh [kube|etcd|kwok|buildx ...]   (default: all)
+#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize ...]   (default: all)
 # Prints the path of each binary. Cold build on 2 cores: see README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,9 +27,10 @@ build_one() {
       done ;;
     etcd) pkg=. ;;
     kwok) pkg=sigs.k8s.io/kwok/cmd/kwok ;;
+    kustomize) pkg=sigs.k8s.io/kustomize/kustomize/v5 ;;
     buildx) pkg=github.com/docker/buildx/cmd/buildx
       ldflags="-X github.com/docker/buildx/version.Version=v0.36.1" ;;
-    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx)" >&2; return 2 ;;
+    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize)" >&2; return 2 ;;
   esac
   local start=$SECONDS
   echo "build.sh: building $name (cold builds take minutes; later runs reuse $out)" >&2
@@ -39,7 +40,7 @@ build_one() {
   echo "$out"
 }
 
-[ $# -gt 0 ] || set -- etcd kwok buildx kube
+[ $# -gt 0 ] || set -- etcd kwok buildx kustomize kube
 # One build at a time per cache: a second caller waits and then finds the binaries built.
 exec 8>"$cache/.build.lock"
 flock -n 8 || { echo "build.sh: another build.sh is running; waiting for it (up to 1h)" >&2; flock -w 3600 8; } ||
