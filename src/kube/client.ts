@@ -237,3 +237,10 @@ function safeJson(text: string): unknown {
     return text
   }
 }
+
+/** matchLabels as a label selector query (key=value,...). */
+export function labelSelector(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([key, v]) => `${key}=${v}`)
+    .join(',')
+}

@@ -16,7 +16,7 @@ import type { RollbackRecord } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import { describeError } from '../errors.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
-import { type Kube, kube } from './client.js'
+import { type Kube, kube, labelSelector } from './client.js'
 import { failure } from './errors.js'
 import { mapLimit } from './pool.js'
 import { ROLLBACK_MANAGER, withNamespace } from './apply.js'
@@ -130,9 +130,7 @@ export async function rollbackWorkloads(kc: KubeConfig, captures: Capture[], opt
 /** The template of the ReplicaSet at the captured revision; the captured template if it is gone. */
 async function previousTemplate(k: Kube, c: Capture, live: KubeObject, signal: AbortSignal): Promise<unknown> {
   const revision = c.before!.metadata.annotations?.[REVISION]
-  const selector = Object.entries((live as Workload).spec?.selector?.matchLabels ?? {})
-    .map(([key, v]) => `${key}=${v}`)
-    .join(',')
+  const selector = labelSelector((live as Workload).spec?.selector?.matchLabels ?? {})
   const list = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: c.target.namespace }), {
     query: { labelSelector: selector || undefined },
     signal

@@ -4,14 +4,14 @@
 // (kept, so the next run's switch-back target is one scale away).
 import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
-import { kube, type Kube, type ObjectRef } from '../kube/client.js'
+import { kube, labelSelector, type Kube, type ObjectRef } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
 import type { DeployReport } from '../report/model.js'
 import { deleteIfExists, getIn, listIn, mergePatch } from '../traffic/router.js'
 import { planBlueGreen } from './blue-green-plan.js'
 import { canaryPodProblem } from './canary-plan.js'
-import { labelSelector, pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
+import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
 
 export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'waitReady' | 'probe'>
 

@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import { parseReference, pinned } from '../image/reference.js'
 import type { Settings, TrafficRouterName } from '../inputs.js'
-import { kube, type Kube } from '../kube/client.js'
+import { kube, labelSelector, type Kube } from '../kube/client.js'
 import { applyObjects, toResourceEntries } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
@@ -359,12 +359,6 @@ function runsImage(deployment: KubeObject, image: string): boolean {
   }
 }
 
-/** matchLabels as a label selector query. */
-export function labelSelector(labels: Record<string, string>): string {
-  return Object.entries(labels)
-    .map(([key, v]) => `${key}=${v}`)
-    .join(',')
-}
 
 function entry(o: KubeObject, change: ResourceEntry['change']): ResourceEntry {
   return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name, change }
