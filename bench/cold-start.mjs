@@ -3,7 +3,9 @@
 //   - time to the first external command (docker), and its ratio to the bare Node start;
 //   - time to exit after that command failed (the failure path: error, summary, outputs);
 //   - peak RSS of that run;
-//   - the same run with step debug logging on (RUNNER_DEBUG=1: stack traces mapped to src/).
+//   - the same run with step debug logging on (RUNNER_DEBUG=1: stack traces mapped to src/);
+//   - the same run with the runner's GITHUB_* context set (no token, so no request leaves), which
+//     loads the report's GitHub code as a job on a runner does.
 // A `docker` on PATH that records the time and exits 1 stands in for the real CLI, so only the
 // action's own work is measured. Medians over N runs of each. Linux: peak RSS from /usr/bin/time.
 //   scripts/node24 bench/cold-start.mjs [runs=15] [dist=dist]
@@ -22,6 +24,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
 const stamp = path.join(dir, 'stamp')
 fs.writeFileSync(path.join(dir, 'docker'), `#!/bin/sh\ndate +%s%N > ${stamp}\nexit 1\n`, { mode: 0o755 })
 fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\n')
+fs.writeFileSync(path.join(dir, 'event.json'), '{}\n')
+const runnerEnv = { GITHUB_REPOSITORY: 'acme/web', GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: path.join(dir, 'event.json'), GITHUB_SHA: '0'.repeat(40), GITHUB_RUN_ID: '1', GITHUB_SERVER_URL: 'http://127.0.0.1:1' }
 const files = { out: path.join(dir, 'out'), state: path.join(dir, 'state'), summary: path.join(dir, 'summary'), rss: path.join(dir, 'rss') }
 const env = {
   PATH: `${dir}:${process.env.PATH}`,
@@ -49,6 +53,7 @@ function measure(args, extraEnv = {}) {
 const bare = []
 const action = []
 const debug = []
+const runner = []
 measure(['-e', '0']) // warm the page cache for both
 measure([path.join(dist, 'index.js')])
 for (let i = 0; i < runs; i++) {
@@ -57,6 +62,7 @@ for (let i = 0; i < runs; i++) {
   if (run.first === undefined) throw new Error('the action never ran docker')
   action.push(run)
   debug.push(measure([path.join(dist, 'index.js')], { RUNNER_DEBUG: '1' }))
+  runner.push(measure([path.join(dist, 'index.js')], runnerEnv))
 }
 fs.rmSync(dir, { recursive: true, force: true })
 
@@ -73,3 +79,4 @@ console.log(`  bare node -e 0:                 exit ${bareMs.toFixed(0)} ms, pea
 console.log(`  action, first docker command:   ${firstMs.toFixed(0)} ms = ${(firstMs / bareMs).toFixed(1)}x bare node`)
 console.log(`  action, exit after it failed:   ${m(action, 'exit').toFixed(0)} ms, peak RSS ${m(action, 'rss').toFixed(0)} MiB`)
 console.log(`  same with RUNNER_DEBUG=1:       first docker ${m(debug, 'first').toFixed(0)} ms, exit ${m(debug, 'exit').toFixed(0)} ms, peak RSS ${m(debug, 'rss').toFixed(0)} MiB`)
+console.log(`  same with GITHUB_* context set:   first docker ${m(runner, 'first').toFixed(0)} ms, exit ${m(runner, 'exit').toFixed(0)} ms, peak RSS ${m(runner, 'rss').toFixed(0)} MiB`)
