@@ -4,7 +4,7 @@
 //   2. applying 200 objects vs `kubectl apply --server-side`
 //   3. latency from a Deployment becoming complete to the verdict, vs kubectl rollout status
 //   scripts/node24 bench/rollout.mjs
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -21,10 +21,20 @@ const kubectl = (args, input) => {
   return p
 }
 
-// Bundle the TypeScript sources once (ncc, as the action itself is built).
+// Bundle the TypeScript sources once (esbuild, as the action itself is built).
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
-const build = spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', path.join(repo, 'bench/rollout-lib.ts'), '-o', out, '--quiet'], { encoding: 'utf8' })
-if (build.status !== 0) throw new Error(`ncc build failed: ${build.stderr}`)
+const { build } = await import('esbuild')
+await build({
+  entryPoints: [path.join(repo, 'bench/rollout-lib.ts')],
+  outfile: path.join(out, 'index.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node24',
+  // bundled CommonJS packages call require()
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  logLevel: 'warning'
+})
 const lib = await import(path.join(out, 'index.js'))
 const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
 // core.info status lines would drown the numbers.

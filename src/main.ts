@@ -3,32 +3,26 @@
 // published and the outputs are written.
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import * as github from '@actions/github'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from './errors.js'
 import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
-import { renderManifests, type ManifestsResult } from './manifests/index.js'
-import { setImage } from './manifests/kustomize.js'
-import { writeBack } from './gitops/writeback.js'
-import { kube, loadKubeConfig } from './kube/client.js'
-import { ensureNamespace } from './kube/apply.js'
-import { acquireLock, releaseLock, type LockHandle } from './kube/lock.js'
-import { runRolling } from './strategies/rolling.js'
-import { runCanary } from './strategies/canary.js'
-import { runBlueGreen } from './strategies/blue-green.js'
+import type { ManifestsResult } from './manifests/index.js'
+import type { LockHandle } from './kube/lock.js'
 import { previewManifests, resolvePreview, withPreview, type Preview } from './preview/index.js'
-import { runCleanup } from './preview/cleanup.js'
-import { beginReport, publishReport, type ReportContext, type ReportSession } from './report/index.js'
+import type { ReportContext, ReportSession } from './report/index.js'
 import { runUrl, type GitHubContext } from './report/github.js'
 import { renderReport, SUMMARY_LIMIT } from './report/markdown.js'
 import { writeSummary } from './report/summary.js'
 import { type DeployReport, newReport } from './report/model.js'
+// The stages after the image are imported where they run (`await import`): a run that fails at
+// its first docker command never loads the Kubernetes client, YAML or Octokit (see
+// bench/cold-start.mjs).
 
 export async function run(): Promise<void> {
   const report = newReport({ environment: core.getInput('environment') || 'production', mode: 'deploy', strategy: 'rolling' })
   report.commit = process.env.GITHUB_SHA
-  const gh = githubContext()
+  const gh = await githubContext()
   report.runUrl = gh && runUrl(gh)
   const cancel = cancellation()
   let reportCtx: ReportContext | undefined
@@ -51,40 +45,44 @@ export async function run(): Promise<void> {
 
     // The deadline covers everything after the build: a slow build must not eat the rollout's time.
     const signal = AbortSignal.any([AbortSignal.timeout(s.timeoutMs), cancel.signal])
-    if (reportCtx) session = await beginReport(report.environment, reportCtx, report.url)
+    if (reportCtx) session = await (await import('./report/index.js')).beginReport(report.environment, reportCtx, report.url)
 
+    const { renderManifests } = await import('./manifests/index.js')
     const rendered = await core.group('Manifests', () => renderManifests(s, image))
     report.pinned = rendered.pinned
     report.warnings.push(...rendered.warnings)
     const documents = preview ? previewManifests(rendered.documents, preview) : rendered.documents
 
+    const { kube, loadKubeConfig } = await import('./kube/client.js')
     const kc = loadKubeConfig(s)
     const namespace = s.namespace || kube(kc).contextNamespace
     report.namespace = namespace
 
     if (s.mode === 'deploy' && s.lock) {
       // The Lease lives in the target namespace, which a first deploy has yet to create.
-      await ensureNamespace(kube(kc), namespace, signal)
+      await (await import('./kube/apply.js')).ensureNamespace(kube(kc), namespace, signal)
+      const { acquireLock } = await import('./kube/lock.js')
       const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(s.timeoutMs / 2, 300_000), signal }))
       lock = { kc, handle }
     }
 
     const ctx = { kc, settings: s, documents, report, signal }
-    if (s.mode === 'diff' || s.strategy === 'rolling') await runRolling(ctx)
-    else if (s.strategy === 'canary') await runCanary(ctx)
-    else await runBlueGreen(ctx)
+    if (s.mode === 'diff' || s.strategy === 'rolling') await (await import('./strategies/rolling.js')).runRolling(ctx)
+    else if (s.strategy === 'canary') await (await import('./strategies/canary.js')).runCanary(ctx)
+    else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
 
     if (s.mode === 'deploy' && s.writeBack !== 'none' && image) await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
   } catch (err) {
     if (report.status !== 'rolled-back') report.status = 'failed'
     report.error = describeError(err)
-    if (err instanceof Error && err.stack) core.debug(err.stack)
+    // Formatting a stack is work; only step debug logging shows it (mapped to src/, see index.ts).
+    if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack)
     core.setFailed(report.error)
   } finally {
     cancel.dispose()
-    if (lock) await releaseLock(lock.kc, lock.handle)
+    if (lock) await (await import('./kube/lock.js')).releaseLock(lock.kc, lock.handle)
     report.endedAt = new Date().toISOString()
-    if (reportCtx) await publishReport(report, reportCtx, session)
+    if (reportCtx) await (await import('./report/index.js')).publishReport(report, reportCtx, session)
     else await writeSummary(renderReport(report, { limit: SUMMARY_LIMIT }))
     setOutputs(report)
   }
@@ -101,7 +99,8 @@ function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | und
 
 async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined): Promise<void> {
   if (!preview) throw new DeployError('mode cleanup removes a PR preview environment and needs preview: true', { input: 'mode' })
-  const kc = loadKubeConfig(s)
+  const kc = (await import('./kube/client.js')).loadKubeConfig(s)
+  const { runCleanup } = await import('./preview/cleanup.js')
   const result = await core.group('Cleanup', () => runCleanup(kc, preview, report, { signal: AbortSignal.timeout(s.timeoutMs) }))
   core.info(result.deleted ? `Deleted namespace ${result.namespace}` : `Namespace ${result.namespace} was already gone`)
 }
@@ -110,7 +109,9 @@ async function cleanup(s: Settings, report: DeployReport, preview: Preview | und
 async function gitWriteBack(s: Settings, image: ImageResult, rendered: ManifestsResult, report: DeployReport): Promise<void> {
   if (!rendered.overlays.length) return core.info('Write-back: no overlay changed')
   const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const gh = githubContext()
+  const gh = await githubContext()
+  const { writeBack } = await import('./gitops/writeback.js')
+  const { setImage } = await import('./manifests/kustomize.js')
   const result = await writeBack({
     mode: s.writeBack as 'commit' | 'pull-request',
     repoDir: workspace,
@@ -118,7 +119,7 @@ async function gitWriteBack(s: Settings, image: ImageResult, rendered: Manifests
     image: image.pinnedRef,
     digest: image.digest,
     environment: report.environment,
-    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: github.getOctokit(s.githubToken), ...gh.repo } : undefined
+    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('@actions/github')).getOctokit(s.githubToken), ...gh.repo } : undefined
   })
   const pr = result.pullRequest ? `, pull request #${result.pullRequest.number} ${result.pullRequest.url}` : ''
   core.info(`Write-back: ${result.pushed ? `pushed ${result.commit.slice(0, 7)} to ${result.branch}` : `${result.branch} already has the digest`}${pr}`)
@@ -137,8 +138,8 @@ function cancellation(): AbortController & { dispose(): void } {
 }
 
 /** github.context when running under Actions; undefined elsewhere (e.g. a local run). */
-function githubContext(): GitHubContext | undefined {
-  return process.env.GITHUB_REPOSITORY ? github.context : undefined
+async function githubContext(): Promise<GitHubContext | undefined> {
+  return process.env.GITHUB_REPOSITORY ? (await import('@actions/github')).context : undefined
 }
 
 function buildContext(): { sha?: string; sourceUrl?: string } {

@@ -5,7 +5,6 @@
 // duplicates and run through the policy preflight (enforce fails here, before any apply).
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
-import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { familiarName, type ImageRef, isDigest, pinned, repository, sameRepository } from '../image/reference.js'
@@ -13,7 +12,7 @@ import { type ImageEntry, nameRegexWarning, readImages, setImage, splitKustomize
 import { assertNoDuplicates, loadManifests } from './load.js'
 import { type PinChange, pinImages } from './pin.js'
 import { containersOf, podSpecs } from './pods.js'
-import { type AnnotationSink, checkPolicy, type Finding, reportPolicy } from './policy.js'
+import { type AnnotationSink, checkPolicy, coreSink, type Finding, reportPolicy } from './policy.js'
 import { findKustomization, renderOverlay } from './render.js'
 import { type Manifest, resourceName } from './types.js'
 
@@ -58,7 +57,7 @@ export async function renderManifests(
   options: ManifestsOptions = {}
 ): Promise<ManifestsResult> {
   const cwd = options.cwd ?? process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const sink = options.sink ?? core
+  const sink = options.sink ?? coreSink
   const warnings: string[] = []
   const warn = (message: string, file?: string): void => {
     warnings.push(message)

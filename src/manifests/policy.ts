@@ -106,7 +106,13 @@ export interface AnnotationSink {
  * Emits one annotation per finding (warning, or error when enforcing) and returns the lines for
  * the report. In enforce mode any finding fails the run here, before apply.
  */
-export function reportPolicy(mode: Policy, findings: Finding[], sink: AnnotationSink = core): string[] {
+/**
+ * @actions/core's annotations. Named functions, not the `core` namespace as a value: a bundler
+ * keeps every export of a namespace used as a value (getIDToken's HTTP client among them).
+ */
+export const coreSink: AnnotationSink = { warning: core.warning, error: core.error }
+
+export function reportPolicy(mode: Policy, findings: Finding[], sink: AnnotationSink = coreSink): string[] {
   if (mode === 'off' || !findings.length) return []
   for (const f of findings) {
     const props = { title: `policy: ${f.rule}`, file: f.file, startLine: f.line }
