@@ -7,7 +7,7 @@
 import * as core from '@actions/core'
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
-import { describeError } from '../../errors.js'
+import { CancelledError, describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
 import { type Kube, classify, isTransient, kube } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
@@ -108,10 +108,19 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
   let fatal: unknown
   await Promise.all(tasks.map(p => p.catch(err => ((fatal ??= err), stop.abort()))))
   if (fatal) throw fatal
+  // A cancelled job has seconds left before the runner kills it: no explaining, just the verdict.
+  const cancelled = opts.signal.aborted && opts.signal.reason instanceof CancelledError
   for (const t of tracked)
-    if (!t.outcome) finish(t, { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${t.last?.message ?? 'no status seen'}` })
+    if (!t.outcome)
+      finish(
+        t,
+        cancelled
+          ? { state: 'failed', reason: 'Cancelled', message: `the job was cancelled while waiting: ${t.last?.message ?? 'no status seen'}` }
+          : { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${t.last?.message ?? 'no status seen'}` }
+      )
   // Say why a workload stalled when no pod problem ended it early (deadline, timeout).
-  await Promise.all(
+  if (!cancelled)
+    await Promise.all(
     tracked.map(async t => {
       if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods!.explain(t, t.outcome!.verdict)
     })
