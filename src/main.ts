@@ -126,10 +126,10 @@ export async function run(): Promise<void> {
   } catch (err) {
     facts.failed = true
     facts.rolledBack = report.status === 'rolled-back'
-    report.error = errorLine(err, deadline, cancel.signal)
+    report.error = errorLine(err, [cancel.signal, lock?.handle.lost, deadline?.signal])
     if (err instanceof Error && err.stack) core.debug(err.stack)
   } finally {
-    cancel.dispose()
+    // The signal handlers stay until the end: a default SIGTERM would end the process mid-report.
     deadline?.dispose()
     const mode = report.mode
     const decision = decideStatus({ mode, cancelled: cancel.signal.aborted, ...facts })
@@ -145,6 +145,7 @@ export async function run(): Promise<void> {
     setOutputs(report)
     if (deferred) await core.group('Rollback', () => deferred!(AbortSignal.timeout(60_000))).catch(err => core.warning(`rollback after cancel: ${describeError(err)}`))
     if (lock) await releaseLock(lock.kc, lock.handle)
+    cancel.dispose()
   }
 }
 
@@ -152,11 +153,11 @@ export async function run(): Promise<void> {
  * The one line for the error that ended the run. A deadline or a cancel that aborted the run
  * says so first (the errors it caused below it are its symptoms); a lost lock is its own line.
  */
-function errorLine(err: unknown, deadline: Deadline | undefined, cancelled: AbortSignal): string {
+function errorLine(err: unknown, causes: (AbortSignal | undefined)[]): string {
   const line = describeError(err)
-  const cause = cancelled.aborted ? cancelled.reason : deadline?.signal.aborted ? deadline.signal.reason : undefined
+  const cause = causes.find(c => c?.aborted)?.reason
   if (!(cause instanceof DeployError) || err === cause) return line
-  const symptom = line === cause.line() || /operation was aborted|This operation was aborted/i.test(line) ? '' : `; ${line}`
+  const symptom = line.includes(cause.message) || /operation was aborted/i.test(line) ? '' : `; ${line}`
   return `${cause.line()}${symptom}`
 }
 

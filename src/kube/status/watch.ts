@@ -7,7 +7,7 @@
 import * as core from '@actions/core'
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
-import { CancelledError, describeError } from '../../errors.js'
+import { CancelledError, DeadlineError, DeployError, describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
 import { type Kube, classify, isTransient, kube } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
@@ -108,18 +108,23 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
   let fatal: unknown
   await Promise.all(tasks.map(p => p.catch(err => ((fatal ??= err), stop.abort()))))
   if (fatal) throw fatal
-  // A cancelled job has seconds left before the runner kills it: no explaining, just the verdict.
-  const cancelled = opts.signal.aborted && opts.signal.reason instanceof CancelledError
+  // Why the wait was stopped: a cancelled job has seconds left before the runner kills it, and a
+  // run that lost its lock must stop; neither explains, only a deadline does.
+  const reason: unknown = opts.signal.aborted ? opts.signal.reason : undefined
+  const stopped = reason instanceof DeployError && !(reason instanceof DeadlineError)
+  const seen = (t: Tracked): string => t.last?.message ?? 'no status seen'
   for (const t of tracked)
     if (!t.outcome)
       finish(
         t,
-        cancelled
-          ? { state: 'failed', reason: 'Cancelled', message: `the job was cancelled while waiting: ${t.last?.message ?? 'no status seen'}` }
-          : { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${t.last?.message ?? 'no status seen'}` }
+        reason instanceof CancelledError
+          ? { state: 'failed', reason: 'Cancelled', message: `the job was cancelled while waiting: ${seen(t)}` }
+          : stopped
+            ? { state: 'failed', reason: 'Stopped', message: `stopped waiting (${(reason as DeployError).message}): ${seen(t)}` }
+            : { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${seen(t)}` }
       )
   // Say why a workload stalled when no pod problem ended it early (deadline, timeout).
-  if (!cancelled)
+  if (!stopped)
     await Promise.all(
     tracked.map(async t => {
       if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods!.explain(t, t.outcome!.verdict)
