@@ -3,6 +3,7 @@ import { POLICY, backoffMs, parseRetryAfter, retryable, withRetry, type Failure 
 import { ApiError } from '../../src/kube/errors.js'
 import { classify, unreachable } from '../../src/kube/client.js'
 import { permanentWatchCode } from '../../src/kube/status/watch.js'
+import { classifyGitHub } from '../../src/report/github.js'
 
 describe('retryable', () => {
   it.each<[string, Failure, boolean]>([
@@ -114,4 +115,21 @@ describe('permanentWatchCode', () => {
     [429, false],
     [undefined, false]
   ])('%s → %s', (code, want) => expect(permanentWatchCode(code)).toBe(want))
+})
+
+describe('classifyGitHub', () => {
+  const err = (status: number, headers: Record<string, string> = {}) => Object.assign(new Error('x'), { status, response: { headers, data: {} } })
+  it.each<[string, unknown, Failure | undefined]>([
+    ['429 with Retry-After', err(429, { 'retry-after': '3' }), { status: 429, retryAfterMs: 3000 }],
+    ['a secondary rate limit (403 + Retry-After) waits like a 429', err(403, { 'retry-after': '2' }), { status: 429, retryAfterMs: 2000 }],
+    ['a plain 403 is permanent', err(403), { status: 403, retryAfterMs: undefined }],
+    ['502', err(502), { status: 502, retryAfterMs: undefined }],
+    ['no answer (status 500 without a response)', Object.assign(new Error('fetch failed'), { status: 500 }), { network: true }],
+    ['not a request error', 'nope', undefined]
+  ])('%s', (_name, e, want) => expect(classifyGitHub(e)).toEqual(want))
+  it('feeds the policy: a 403 without limit headers is not retried, a 502 GET is', () => {
+    expect(retryable('GET', classifyGitHub(err(403))!)).toBe(false)
+    expect(retryable('GET', classifyGitHub(err(502))!)).toBe(true)
+    expect(retryable('POST', classifyGitHub(err(502))!)).toBe(false)
+  })
 })
