@@ -1,7 +1,7 @@
 // A TLS fault proxy in front of the stack's kube-apiserver, started by a test on 127.0.0.1. It
 // forwards every request (watch streams included) with the kubeconfig's own credentials and
-// answers a configurable share of them with a fault instead: 429 with Retry-After, 503, a reset
-// before the request reaches the server, a reset after the server has acted on it (the answer
+// answers a configurable share of them with a fault instead: 429 with Retry-After, 503, a closed
+// connection before the request reaches the server, one after the server has acted on it (the answer
 // is lost, the side effect is not), or, for watches, a stream cut after a moment. Faults are drawn
 // from a seeded generator, so a failing run can be repeated.
 import { execFileSync } from 'node:child_process'
@@ -10,7 +10,7 @@ import * as http from 'node:http'
 import * as https from 'node:https'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 
 export type FaultKind = '429' | '503' | 'reset-before' | 'reset-after' | 'watch-cut'
@@ -31,7 +31,7 @@ export interface FaultProxy {
   kubeconfig: string
   /** its text, for the `kubeconfig` input */
   kubeconfigText: string
-  stats: { requests: number; faults: Record<FaultKind, number> }
+  stats: { requests: number; watches: number; watchFaults: number; faults: Record<FaultKind, number> }
   setShare(share: number): void
   stop(): Promise<void>
 }
@@ -79,7 +79,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const rng = seeded(opts.seed ?? 20261202)
   let share = opts.share
   const retryAfter = opts.retryAfterSeconds ?? 1
-  const stats = { requests: 0, faults: { '429': 0, '503': 0, 'reset-before': 0, 'reset-after': 0, 'watch-cut': 0 } as Record<FaultKind, number> }
+  const stats = { requests: 0, watches: 0, watchFaults: 0, faults: { '429': 0, '503': 0, 'reset-before': 0, 'reset-after': 0, 'watch-cut': 0 } as Record<FaultKind, number> }
   const sockets = new Set<{ destroy(): void }>()
 
   const server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
@@ -90,10 +90,12 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       const kinds: FaultKind[] = watch ? ['429', '503', 'reset-before', 'watch-cut'] : ['429', '503', 'reset-before', 'reset-after']
       fault = kinds[Math.floor(rng() * kinds.length)]
       stats.faults[fault]++
+      if (watch) stats.watchFaults++
     }
+    if (watch) stats.watches++
     if (fault === '429') return status(res, 429, 'TooManyRequests', retryAfter)
     if (fault === '503') return status(res, 503, 'ServiceUnavailable', retryAfter)
-    if (fault === 'reset-before') return void (req.socket as Socket).resetAndDestroy()
+    if (fault === 'reset-before') return void req.socket.destroy()
     const headers = { ...req.headers, host: upstream.host }
     delete headers.authorization
     if (user.token) headers.authorization = `Bearer ${user.token}`
@@ -101,11 +103,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       if (fault === 'reset-after') {
         // The server has acted; the client never hears of it.
         upRes.resume()
-        return void (req.socket as Socket).resetAndDestroy()
+        return void req.socket.destroy()
       }
       res.writeHead(upRes.statusCode ?? 502, upRes.headers)
       upRes.pipe(res)
-      if (fault === 'watch-cut') setTimeout(() => (req.socket as Socket).resetAndDestroy(), 200 + Math.floor(rng() * 1500)).unref()
+      if (fault === 'watch-cut') setTimeout(() => req.socket.destroy(), 200 + Math.floor(rng() * 1500)).unref()
     })
     up.on('error', () => req.socket.destroy())
     res.on('close', () => up.destroy())

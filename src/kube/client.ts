@@ -61,7 +61,12 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** false: one attempt only (the caller has its own loop); retried by the one policy otherwise */
   retry?: boolean
+  /** how long one attempt may wait for its answer before it counts as no answer (default 30 s) */
+  attemptMs?: number
 }
+
+/** A connection that stays silent is no answer: retried like a reset instead of hanging the run. */
+const ATTEMPT_MS = 30_000
 
 export interface ApiResource {
   group: string
@@ -162,7 +167,8 @@ export class Kube {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
       ctx.setBody(JSON.stringify(opts.body))
     }
-    if (opts.signal) ctx.setSignal(opts.signal)
+    const attempt = AbortSignal.timeout(opts.attemptMs ?? ATTEMPT_MS)
+    ctx.setSignal(opts.signal ? AbortSignal.any([opts.signal, attempt]) : attempt)
     let code: number
     let text: string
     let retryAfter: string | undefined
@@ -173,6 +179,7 @@ export class Kube {
       text = await res.body.text()
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err
+      if (attempt.aborted) throw new UnreachableError(`the API server ${this.server} did not answer ${method} ${url.pathname} within ${(opts.attemptMs ?? ATTEMPT_MS) / 1000}s`)
       throw unreachable(this.server, err)
     }
     const body = text ? safeJson(text) : undefined

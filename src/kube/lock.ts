@@ -154,9 +154,9 @@ function held(k: Kube, handle: LockHandle, seconds: number, environment: string)
     // Each renewal retries (the one policy) until the lease would no longer be ours to renew.
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(Math.max(1, renewDeadline(renewed, seconds) - Date.now()))])
     try {
-      const lease = await k.request<Lease>('GET', path, { signal })
+      const lease = await k.request<Lease>('GET', path, { signal, attemptMs: 5000 })
       if (lease.spec.holderIdentity !== handle.holder) return lose(`it is held by ${lease.spec.holderIdentity ?? 'nobody'} now`)
-      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal })
+      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
       renewed = Date.now()
     } catch (err) {
       if (stopped.signal.aborted) return
