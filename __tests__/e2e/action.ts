@@ -40,9 +40,9 @@ export interface RunOptions {
   cwd?: string
   /**
    * Cancels the main step as the runner does once the log matches `when`: SIGINT, SIGTERM 7.5 s
-   * later, SIGKILL 2.5 s after that.
+   * later, SIGKILL 2.5 s after that; with kill, SIGKILL at once (a runner that died).
    */
-  cancel?: { when: RegExp }
+  cancel?: { when: RegExp; kill?: boolean }
 }
 
 export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<ActionRun> {
@@ -69,7 +69,7 @@ export async function runAction(inputs: Record<string, string>, opts: RunOptions
   return run
 }
 
-function step(env: NodeJS.ProcessEnv, cwd: string, cancel?: { when: RegExp }): Promise<{ code: number; log: string }> {
+function step(env: NodeJS.ProcessEnv, cwd: string, cancel?: RunOptions['cancel']): Promise<{ code: number; log: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
     let log = ''
@@ -77,7 +77,7 @@ function step(env: NodeJS.ProcessEnv, cwd: string, cancel?: { when: RegExp }): P
     const onData = (d: Buffer): void => {
       log += d
       if (cancel && !timers.length && cancel.when.test(log)) {
-        child.kill('SIGINT')
+        child.kill(cancel.kill ? 'SIGKILL' : 'SIGINT')
         timers.push(setTimeout(() => child.kill('SIGTERM'), 7500), setTimeout(() => child.kill('SIGKILL'), 10_000))
       }
     }

@@ -107,6 +107,34 @@ describe('cancel and a stolen lock', () => {
     expect(gh.violations).toEqual([])
   })
 
+  it('a main step killed outright: the post step gives the Deployment its final status and releases the lock', async () => {
+    const env = `killed-${randomInt(1e6)}`
+    fs.writeFileSync(path.join(dir, 'app.yaml'), web('v6', 'not-ready'))
+    const before = gh.state.deployments.length
+    const run = await runAction(inputs(env), { env: githubEnv(number, '6'.repeat(40)), cwd: dir, cancel: { when: waiting, kill: true } })
+    expect(run.code).toBe(137)
+    const [d] = gh.state.deployments.slice(before)
+    expect(run.postLog).toMatch(new RegExp(`GitHub Deployment ${d.id} \\(${env}\\) marked failure`))
+    expect(d.statuses.map(s => s.state)).toEqual(['in_progress', 'failure'])
+    expect(run.postLog).toMatch(/Released the deploy lock/)
+    expect((await kubectlResult(['-n', ns, 'get', 'lease', lockName(env)])).code).not.toBe(0)
+    expect(gh.violations).toEqual([])
+  })
+
+  it('a deadline names the stage and the timeout input, and the GitHub Deployment ends as failure', async () => {
+    const env = `deadline-${randomInt(1e6)}`
+    fs.writeFileSync(path.join(dir, 'app.yaml'), web('v5', 'not-ready'))
+    const before = gh.state.deployments.length
+    const run = await runAction({ ...inputs(env), timeout: '15s' }, { env: githubEnv(number, '5'.repeat(40)), cwd: dir })
+    const lines = errorLines(run.log)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^::error::input 'timeout': the rollout stage did not finish within 15s; /)
+    expect(run.log).not.toMatch(/operation was aborted/i)
+    expect(['failed', 'rolled-back']).toContain(run.outputs.status)
+    const [d] = gh.state.deployments.slice(before)
+    expect(d.statuses.map(s => s.state)).toEqual(['in_progress', 'failure'])
+  })
+
   it('a run whose Lease is taken mid-rollout stops, restores the previous version, and names the holder', async () => {
     const env = `steal-${randomInt(1e6)}`
     fs.writeFileSync(path.join(dir, 'app.yaml'), web('v3'))
