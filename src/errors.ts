@@ -44,3 +44,9 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return oneLine(err.message)
   return oneLine(String(err))
 }
+
+/** The job was cancelled (the runner's SIGINT/SIGTERM): the run's signal aborts with this. */
+export class CancelledError extends DeployError {}
+
+/** The run's `timeout` passed: the run's signal aborts with this, naming the stage it was in. */
+export class DeadlineError extends DeployError {}

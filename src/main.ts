@@ -4,7 +4,9 @@
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { DeployError, describeError } from './errors.js'
+import { CancelledError, DeadlineError, DeployError, describeError } from './errors.js'
+import { decideStatus } from './status.js'
+import { DEPLOYMENT_STATE } from './report/deployments.js'
 import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
 import type { ManifestsResult } from './manifests/index.js'
@@ -19,6 +21,9 @@ import { type DeployReport, newReport } from './report/model.js'
 // its first docker command never loads the Kubernetes client, YAML or Octokit (see
 // bench/cold-start.mjs).
 
+/** Stages of the run, as a deadline error names them. */
+type Stage = 'image' | 'manifests' | 'lock' | 'rollout' | 'write-back' | 'cleanup'
+
 export async function run(): Promise<void> {
   const report = newReport({ environment: core.getInput('environment') || 'production', mode: 'deploy', strategy: 'rolling' })
   report.commit = process.env.GITHUB_SHA
@@ -28,24 +33,45 @@ export async function run(): Promise<void> {
   let reportCtx: ReportContext | undefined
   let session: ReportSession = {}
   let lock: { kc: KubeConfig; handle: LockHandle } | undefined
+  let deadline: Deadline | undefined
+  // Facts for the one status decision (src/status.ts).
+  const facts = { completed: false, failed: false, delivered: false, rolledBack: false }
+  // A rollback a cancelled stage left for after the report (rolling's; canary and blue-green
+  // restore traffic in their own abort, which is quick).
+  let deferred: ((signal: AbortSignal) => Promise<void>) | undefined
+  let stage: Stage = 'image'
   try {
     const s = readSettings()
     Object.assign(report, { environment: s.environment, mode: s.mode, strategy: s.strategy, url: s.environmentUrl })
     reportCtx = gh ? { settings: s, github: gh } : undefined
     const preview = s.preview ? applyPreview(s, report, gh) : undefined
 
-    if (s.mode === 'cleanup') return await cleanup(s, report, preview)
+    if (s.mode === 'cleanup') {
+      stage = 'cleanup'
+      deadline = new Deadline(s.timeoutMs, () => stage)
+      await cleanup(s, report, preview, AbortSignal.any([deadline.signal, cancel.signal]))
+      facts.completed = true
+      return
+    }
 
-    const image = await core.group('Image', () => prepareImage(s, buildContext(), report))
+    // The build honours cancellation: the run stops waiting for it and reports.
+    const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(), report)), cancel.signal)
     if (!s.kustomize.length && !s.manifests.length) {
       if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
       core.info('No kustomize or manifests input: the image is pushed and nothing is deployed')
+      facts.completed = true
       return
     }
 
     // The deadline covers everything after the build: a slow build must not eat the rollout's time.
-    const signal = AbortSignal.any([AbortSignal.timeout(s.timeoutMs), cancel.signal])
-    if (reportCtx) session = await (await import('./report/index.js')).beginReport(report.environment, reportCtx, report.url)
+    stage = 'manifests'
+    deadline = new Deadline(s.timeoutMs, () => stage)
+    const signals = [deadline.signal, cancel.signal]
+    let signal = AbortSignal.any(signals)
+    if (reportCtx) {
+      session = await (await import('./report/index.js')).beginReport(report.environment, reportCtx, report.url)
+      if (session.deployment) core.saveState(DEPLOYMENT_STATE, JSON.stringify(session.deployment))
+    }
 
     const { renderManifests } = await import('./manifests/index.js')
     const rendered = await core.group('Manifests', () => renderManifests(s, image))
@@ -59,33 +85,112 @@ export async function run(): Promise<void> {
     report.namespace = namespace
 
     if (s.mode === 'deploy' && s.lock) {
+      stage = 'lock'
       // The Lease lives in the target namespace, which a first deploy has yet to create.
       await (await import('./kube/apply.js')).ensureNamespace(kube(kc), namespace, signal)
       const { acquireLock } = await import('./kube/lock.js')
       const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(s.timeoutMs / 2, 300_000), signal }))
       lock = { kc, handle }
+      // A run that can no longer prove it holds the lock stops before its next write.
+      if (handle.lost) signal = AbortSignal.any([...signals, handle.lost])
     }
 
-    const ctx = { kc, settings: s, documents, report, signal }
+    stage = 'rollout'
+    const ctx = {
+      kc,
+      settings: s,
+      documents,
+      report,
+      signal,
+      cancelled: cancel.signal,
+      deferRollback: (undo: (signal: AbortSignal) => Promise<void>) => void (deferred = undo)
+    }
     if (s.mode === 'diff' || s.strategy === 'rolling') await (await import('./strategies/rolling.js')).runRolling(ctx)
     else if (s.strategy === 'canary') await (await import('./strategies/canary.js')).runCanary(ctx)
     else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
+    facts.delivered = s.mode === 'deploy'
 
-    if (s.mode === 'deploy' && s.writeBack !== 'none' && image) await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
+    stage = 'write-back'
+    if (s.mode === 'deploy' && s.writeBack !== 'none' && image) {
+      try {
+        await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
+      } catch (err) {
+        // The rollout was good: the cluster runs the new version, and the job says write-back failed.
+        throw new DeployError(`write-back failed after a good rollout (the cluster runs the new version): ${describeError(err)}`, { input: 'write-back' })
+      }
+    }
+    facts.completed = true
   } catch (err) {
-    if (report.status !== 'rolled-back') report.status = 'failed'
-    report.error = describeError(err)
+    facts.failed = true
+    facts.rolledBack = report.status === 'rolled-back'
+    report.error = errorLine(err, [cancel.signal, lock?.handle.lost, deadline?.signal])
     // Formatting a stack is work; only step debug logging shows it (mapped to src/, see index.ts).
     if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack)
-    core.setFailed(report.error)
   } finally {
-    cancel.dispose()
-    if (lock) await (await import('./kube/lock.js')).releaseLock(lock.kc, lock.handle)
+    // The signal handlers stay until the end: a default SIGTERM would end the process mid-report.
+    deadline?.dispose()
+    const mode = report.mode
+    const decision = decideStatus({ mode, cancelled: cancel.signal.aborted, ...facts })
+    report.status = decision.status
+    report.deploymentState = decision.deployment
+    if (decision.jobFails) core.setFailed(report.error ?? 'the run ended before a verdict')
+    if (deferred) report.warnings.push('the job was cancelled: the rollback runs after this report (see the job log for its result)')
     report.endedAt = new Date().toISOString()
-    if (reportCtx) await (await import('./report/index.js')).publishReport(report, reportCtx, session)
-    else await writeSummary(renderReport(report, { limit: SUMMARY_LIMIT }))
+    // Cancelled: the runner kills the job ~10 s after its SIGINT, so the report goes out first.
+    const published = reportCtx ? await (await import('./report/index.js')).publishReport(report, reportCtx, session) : (await writeSummary(renderReport(report, { limit: SUMMARY_LIMIT })), undefined)
+    if (published?.deploymentId !== undefined || !session.deployment) core.saveState(DEPLOYMENT_STATE, '')
+    else core.saveState(DEPLOYMENT_STATE, JSON.stringify({ ...session.deployment, state: decision.deployment, description: report.error ?? report.status }))
     setOutputs(report)
+    if (deferred) await core.group('Rollback', () => deferred!(AbortSignal.timeout(60_000))).catch(err => core.warning(`rollback after cancel: ${describeError(err)}`))
+    if (lock) await (await import('./kube/lock.js')).releaseLock(lock.kc, lock.handle)
+    cancel.dispose()
   }
+}
+
+/**
+ * The one line for the error that ended the run. A deadline or a cancel that aborted the run
+ * says so first (the errors it caused below it are its symptoms); a lost lock is its own line.
+ */
+function errorLine(err: unknown, causes: (AbortSignal | undefined)[]): string {
+  const line = describeError(err)
+  const cause = causes.find(c => c?.aborted)?.reason
+  if (!(cause instanceof DeployError) || err === cause) return line
+  const symptom = line.includes(cause.message) || /operation was aborted/i.test(line) ? '' : `; ${line}`
+  return `${cause.line()}${symptom}`
+}
+
+/** The run's timeout as an AbortSignal whose reason names the stage it interrupted. */
+class Deadline {
+  private readonly controller = new AbortController()
+  private readonly timer: NodeJS.Timeout
+  constructor(ms: number, stage: () => Stage) {
+    this.timer = setTimeout(() => {
+      this.controller.abort(new DeadlineError(`the ${stage()} stage did not finish within ${formatDuration(ms)}`, { input: 'timeout' }))
+    }, ms)
+    this.timer.unref()
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+  dispose(): void {
+    clearTimeout(this.timer)
+  }
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000)
+  if (s < 120) return `${s}s`
+  return s % 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s / 60}m`
+}
+
+/** Resolves as work does, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 /** A preview deploy: the PR's own namespace, environment and URL replace the configured ones. */
@@ -97,11 +202,11 @@ function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | und
   return preview
 }
 
-async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined): Promise<void> {
+async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined, signal: AbortSignal): Promise<void> {
   if (!preview) throw new DeployError('mode cleanup removes a PR preview environment and needs preview: true', { input: 'mode' })
   const kc = (await import('./kube/client.js')).loadKubeConfig(s)
   const { runCleanup } = await import('./preview/cleanup.js')
-  const result = await core.group('Cleanup', () => runCleanup(kc, preview, report, { signal: AbortSignal.timeout(s.timeoutMs) }))
+  const result = await core.group('Cleanup', () => runCleanup(kc, preview, report, { signal }))
   core.info(result.deleted ? `Deleted namespace ${result.namespace}` : `Namespace ${result.namespace} was already gone`)
 }
 
@@ -119,16 +224,23 @@ async function gitWriteBack(s: Settings, image: ImageResult, rendered: Manifests
     image: image.pinnedRef,
     digest: image.digest,
     environment: report.environment,
-    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('@actions/github')).getOctokit(s.githubToken), ...gh.repo } : undefined
+    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('./report/octokit.js')).githubClient(s.githubToken), ...gh.repo } : undefined
   })
   const pr = result.pullRequest ? `, pull request #${result.pullRequest.number} ${result.pullRequest.url}` : ''
   core.info(`Write-back: ${result.pushed ? `pushed ${result.commit.slice(0, 7)} to ${result.branch}` : `${result.branch} already has the digest`}${pr}`)
 }
 
-/** The runner sends SIGINT then SIGTERM on cancel; both abort the run so cleanup still happens. */
+/**
+ * The runner sends SIGINT, SIGTERM ~7.5 s later, then kills; the first aborts the run so traffic
+ * is made safe and the report goes out, the second is only noted.
+ */
 function cancellation(): AbortController & { dispose(): void } {
   const controller = new AbortController() as AbortController & { dispose(): void }
-  const onSignal = (name: string) => () => controller.abort(new DeployError(`the job was cancelled (${name})`))
+  const onSignal = (name: string) => () => {
+    if (controller.signal.aborted) return core.info(`${name} received; still finishing the report and the rollback`)
+    core.info(`${name} received: the job was cancelled; making traffic safe, then reporting`)
+    controller.abort(new CancelledError(`the job was cancelled (${name})`))
+  }
   const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') }
   for (const [sig, fn] of Object.entries(handlers)) process.on(sig, fn)
   controller.dispose = () => {

@@ -35,7 +35,17 @@ export function readCommandFile(file: string): Record<string, string> {
  * Runs the main step, then the post step. Asynchronous on purpose: a test's in-process HTTP
  * stand-in (the GitHub API) must keep serving while the action runs.
  */
-export async function runAction(inputs: Record<string, string>, opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<ActionRun> {
+export interface RunOptions {
+  env?: Record<string, string>
+  cwd?: string
+  /**
+   * Cancels the main step as the runner does once the log matches `when`: SIGINT, SIGTERM 7.5 s
+   * later, SIGKILL 2.5 s after that; with kill, SIGKILL at once (a runner that died).
+   */
+  cancel?: { when: RegExp; kill?: boolean }
+}
+
+export async function runAction(inputs: Record<string, string>, opts: RunOptions = {}): Promise<ActionRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-run-'))
   const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary' }
   const base: Record<string, string> = { RUNNER_TEMP: dir, GITHUB_ACTIONS: 'true' }
@@ -45,7 +55,7 @@ export async function runAction(inputs: Record<string, string>, opts: { env?: Re
   }
   const env = { ...process.env, ...base, ...opts.env }
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
-  const main = await step(env, opts.cwd ?? repo)
+  const main = await step(env, opts.cwd ?? repo, opts.cancel)
   const state = Object.fromEntries(Object.entries(readCommandFile(base.GITHUB_STATE)).map(([k, v]) => [`STATE_${k}`, v]))
   const post = await step({ ...env, ...state }, opts.cwd ?? repo)
   const run = {
@@ -59,14 +69,25 @@ export async function runAction(inputs: Record<string, string>, opts: { env?: Re
   return run
 }
 
-function step(env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number; log: string }> {
+function step(env: NodeJS.ProcessEnv, cwd: string, cancel?: RunOptions['cancel']): Promise<{ code: number; log: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
     let log = ''
-    child.stdout.on('data', d => (log += d))
-    child.stderr.on('data', d => (log += d))
+    const timers: NodeJS.Timeout[] = []
+    const onData = (d: Buffer): void => {
+      log += d
+      if (cancel && !timers.length && cancel.when.test(log)) {
+        child.kill(cancel.kill ? 'SIGKILL' : 'SIGINT')
+        timers.push(setTimeout(() => child.kill('SIGTERM'), 7500), setTimeout(() => child.kill('SIGKILL'), 10_000))
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
     child.on('error', reject)
-    child.on('close', code => resolve({ code: code ?? -1, log }))
+    child.on('close', (code, signal) => {
+      timers.forEach(clearTimeout)
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : -1), log })
+    })
   })
 }
 

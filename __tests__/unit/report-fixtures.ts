@@ -6,6 +6,7 @@ const runUrl = 'https://github.com/acme/shop/actions/runs/123456789/attempts/1'
 
 export function successReport(): DeployReport {
   return newReport({
+    status: 'succeeded',
     environment: 'production',
     mode: 'deploy',
     strategy: 'rolling',

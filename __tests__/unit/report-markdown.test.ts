@@ -22,7 +22,7 @@ describe('renderReport golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
 
 describe('headline', () => {
   const base = (over: Partial<DeployReport>): DeployReport =>
-    newReport({ environment: 'staging', mode: 'deploy', strategy: 'rolling', ...over })
+    newReport({ environment: 'staging', mode: 'deploy', strategy: 'rolling', status: 'succeeded', ...over })
   it.each<[string, Partial<DeployReport>, string]>([
     ['success', {}, '### ✅ Deployed to staging'],
     ['failure', { status: 'failed', error: 'boom' }, '### ❌ Deploy to staging failed'],

@@ -18,9 +18,9 @@ import { DeployError } from '../errors.js'
 import type { Change, ResourceEntry } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { type ApiResource, type Kube, isTransient, kube, refOf } from './client.js'
+import { type ApiResource, type Kube, kube, refOf } from './client.js'
 import { ApiError, failure } from './errors.js'
-import { mapLimit, sleep } from './pool.js'
+import { mapLimit } from './pool.js'
 
 export const FIELD_MANAGER = 'kube-ship'
 /** The Update manager that wrote a restored template (rollback.ts); the next apply takes it over quietly. */
@@ -168,16 +168,14 @@ async function applyOne(k: Kube, m: Manifest, fallback: string, opts: ApplyOptio
       if (err instanceof ApiError && err.code === 403) return void (unreadable = true)
       throw failure(err, { ...ctx, verb: 'get' })
     })
-    // Apply is idempotent, so throttling (429), a 5xx or a dropped connection is retried briefly.
+    // Apply is idempotent: Kube.send retries throttling, 5xx and dropped connections (src/retry.ts).
     const patch = (force: boolean) =>
-      retrying(opts.signal, () =>
-        k.send<KubeObject>('PATCH', path, {
-          query: { fieldManager: FIELD_MANAGER, fieldValidation: 'Strict', force: force || undefined, dryRun: opts.dryRun ? 'All' : undefined },
-          body: object,
-          contentType: 'application/apply-patch+yaml',
-          signal: opts.signal
-        })
-      )
+      k.send<KubeObject>('PATCH', path, {
+        query: { fieldManager: FIELD_MANAGER, fieldValidation: 'Strict', force: force || undefined, dryRun: opts.dryRun ? 'All' : undefined },
+        body: object,
+        contentType: 'application/apply-patch+yaml',
+        signal: opts.signal
+      })
     let answer: { code: number; body: KubeObject }
     try {
       answer = await patch(false)
@@ -196,17 +194,6 @@ async function applyOne(k: Kube, m: Manifest, fallback: string, opts: ApplyOptio
     return { manifest: m, object, resource, rbacResource, before, after: answer.body, change }
   } catch (err) {
     throw failure(err, ctx)
-  }
-}
-
-async function retrying<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn()
-    } catch (err) {
-      if (attempt >= 4 || !isTransient(err) || signal?.aborted) throw err
-      await sleep(250 * 2 ** attempt, signal)
-    }
   }
 }
 

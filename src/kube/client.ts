@@ -6,9 +6,11 @@
 // instances with Date objects, which breaks diffs. Plain JSON plus `fieldValidation=Strict`
 // keeps the server the judge of what a manifest means.
 import * as fs from 'node:fs'
+import * as core from '@actions/core'
 import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
 import type { KubeObject } from '../manifests/types.js'
+import { type Failure, parseRetryAfter, withRetry } from '../retry.js'
 import { ApiError, networkCause } from './errors.js'
 
 export interface KubeConfigSource {
@@ -57,7 +59,14 @@ export interface RequestOptions {
   /** Accept header; JSON unless asked (logs are text) */
   accept?: string
   signal?: AbortSignal
+  /** false: one attempt only (the caller has its own loop); retried by the one policy otherwise */
+  retry?: boolean
+  /** how long one attempt may wait for its answer before it counts as no answer (default 30 s) */
+  attemptMs?: number
 }
+
+/** A connection that stays silent is no answer: retried like a reset instead of hanging the run. */
+const ATTEMPT_MS = 30_000
 
 export interface ApiResource {
   group: string
@@ -84,15 +93,27 @@ export function refOf(o: KubeObject): ObjectRef {
 const http = new IsomorphicFetchHttpLibrary()
 
 /** No answer at all (refused, reset, DNS); waits retry these until their deadline. */
-export class UnreachableError extends DeployError {}
+export class UnreachableError extends DeployError {
+  /** the connection was never made, so the server cannot have acted on the request */
+  notSent = false
+}
+
+/** Connection errors that mean nothing reached the server. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/** Pure: what a failed request tells the retry policy (undefined: not a request failure). */
+export function classify(err: unknown): Failure | undefined {
+  if (err instanceof UnreachableError) return { network: true, notSent: err.notSent }
+  if (!(err instanceof ApiError)) return undefined
+  // SSA answers a field the schema does not know with a 500; retrying cannot fix the manifest.
+  const permanent = /failed to create typed patch object/.test(err.status.message ?? '')
+  return { status: err.code, retryAfterMs: err.retryAfterMs, permanent }
+}
 
 /** Worth retrying inside a deadline: no answer, throttling, or a server-side failure. */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof UnreachableError) return true
-  if (!(err instanceof ApiError)) return false
-  // SSA answers a field the schema does not know with a 500; retrying cannot fix the manifest.
-  if (/failed to create typed patch object/.test(err.status.message ?? '')) return false
-  return err.code === 429 || err.code >= 500
+  const f = classify(err)
+  return !!f && !f.permanent && (f.network === true || f.status === 429 || (f.status !== undefined && f.status >= 500))
 }
 
 /** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
@@ -115,8 +136,24 @@ export class Kube {
     return (await this.send<T>(method, path, opts)).body
   }
 
-  /** Like request, with the HTTP status (SSA answers 201 when it created the object). */
+  /**
+   * Like request, with the HTTP status (SSA answers 201 when it created the object). Every
+   * request goes through the one retry policy unless opts.retry is false; a POST is repeated
+   * only when the server cannot have acted on it.
+   */
   async send<T = KubeObject>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions = {}): Promise<{ code: number; body: T }> {
+    if (opts.retry === false) return this.sendOnce<T>(method, path, opts)
+    return withRetry(() => this.sendOnce<T>(method, path, opts), {
+      method,
+      signal: opts.signal,
+      classify,
+      onRetry: (err, attempt) => {
+        if (attempt === 1) core.debug(`${method} ${path}: ${(err as Error).message.split('\n')[0]}; retrying`)
+      }
+    })
+  }
+
+  private async sendOnce<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<{ code: number; body: T }> {
     const url = new URL(this.server + path)
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
@@ -130,21 +167,27 @@ export class Kube {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
       ctx.setBody(JSON.stringify(opts.body))
     }
-    if (opts.signal) ctx.setSignal(opts.signal)
+    const attempt = AbortSignal.timeout(opts.attemptMs ?? ATTEMPT_MS)
+    ctx.setSignal(opts.signal ? AbortSignal.any([opts.signal, attempt]) : attempt)
     let code: number
     let text: string
+    let retryAfter: string | undefined
     try {
       const res = await http.send(ctx).toPromise()
       code = res.httpStatusCode
+      retryAfter = res.headers['retry-after']
       text = await res.body.text()
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err
-      throw new UnreachableError(`the API server ${this.server} did not answer: ${networkCause(err)}`, {
-        hint: 'check the kubeconfig server address and that the cluster is reachable from the runner'
-      })
+      if (attempt.aborted) throw new UnreachableError(`the API server ${this.server} did not answer ${method} ${url.pathname} within ${(opts.attemptMs ?? ATTEMPT_MS) / 1000}s`)
+      throw unreachable(this.server, err)
     }
     const body = text ? safeJson(text) : undefined
-    if (code < 200 || code > 299) throw new ApiError(code, body, method, url.pathname)
+    if (code < 200 || code > 299) {
+      const e = new ApiError(code, body, method, url.pathname)
+      e.retryAfterMs = parseRetryAfter(retryAfter)
+      throw e
+    }
     return { code, body: body as T }
   }
 
@@ -201,6 +244,20 @@ export class Kube {
       throw err
     }
   }
+}
+
+/**
+ * Pure: the one line for a request that got no answer. Only a connection that could not be made
+ * points at the kubeconfig address; a reset or a closed socket is the network or the server.
+ */
+export function unreachable(server: string, err: unknown): UnreachableError {
+  const cause = networkCause(err)
+  const notSent = NOT_SENT.has(cause)
+  const e = notSent
+    ? new UnreachableError(`the API server ${server} did not answer: ${cause}`, { hint: 'check the kubeconfig server address and that the cluster is reachable from the runner' })
+    : new UnreachableError(`the connection to the API server ${server} broke: ${cause}`)
+  e.notSent = notSent
+  return e
 }
 
 const clients = new WeakMap<KubeConfig, Kube>()

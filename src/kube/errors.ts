@@ -15,6 +15,8 @@ export interface ApiStatus {
 /** A non-2xx answer. Carries the parsed Status, never request headers (they hold credentials). */
 export class ApiError extends Error {
   readonly status: ApiStatus
+  /** the server's Retry-After, when it sent one (429, 503) */
+  retryAfterMs?: number
   constructor(
     readonly code: number,
     body: unknown,

@@ -2,6 +2,9 @@
 // the target namespace. A second run waits (bounded), then fails naming the holder. The holder
 // renews the lease while it runs; the post step releases it even when the main step failed.
 // A lease its holder stopped renewing (a cancelled runner) is taken over once it has expired.
+// A holder that can no longer prove it holds the lease (another holder took it, or no renewal
+// got through within one lease duration) aborts `lost`, which the run's signal includes, so the
+// run stops before its next write.
 //
 // Expiry is judged on our own clock twice over, since runners' clocks may disagree: a lease
 // whose renewTime + duration is more than one further duration in the past is expired at once;
@@ -24,6 +27,8 @@ export interface LockHandle {
   holder: string
   /** stops renewing; set while held in this process */
   stop?: () => void
+  /** aborts (with a DeployError naming the environment and the holder) when the lease is lost */
+  lost?: AbortSignal
 }
 
 interface Lease {
@@ -95,7 +100,7 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
       lease = await k.get<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: opts.namespace, name }, opts.signal)
       if (!lease) {
         await k.request('POST', path, { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'kube-ship' } }, spec }, signal: opts.signal })
-        return held(k, { namespace: opts.namespace, name, holder }, seconds)
+        return held(k, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
       }
       if (lease.metadata.resourceVersion !== seen.rv) seen = { rv: lease.metadata.resourceVersion, since: now }
       const current = lease.spec.holderIdentity
@@ -104,7 +109,7 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
         if (current && current !== holder) core.info(`${resource}: taking over the expired lock of ${current}`)
         const transitions = (lease.spec.leaseTransitions ?? 0) + (current === holder ? 0 : 1)
         await k.request('PUT', `${path}/${encodeURIComponent(name)}`, { body: { ...lease, spec: { ...spec, leaseTransitions: transitions } }, signal: opts.signal })
-        return held(k, { namespace: opts.namespace, name, holder }, seconds)
+        return held(k, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
       }
       if (!told) {
         core.info(`environment '${opts.environment}' is locked by ${current} (since ${lease.spec.acquireTime ?? 'unknown'}); waiting up to ${Math.round(opts.waitMs / 1000)}s`)
@@ -124,29 +129,54 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
   }
 }
 
-function held(k: Kube, handle: LockHandle, seconds: number): LockHandle {
+/** Pure: the renewal that still proves the lease must finish before this (a third of a duration spare). */
+export function renewDeadline(lastRenewedMs: number, seconds: number): number {
+  return lastRenewedMs + (seconds * 1000 * 2) / 3
+}
+
+function held(k: Kube, handle: LockHandle, seconds: number, environment: string): LockHandle {
   core.saveState(LOCK_STATE, JSON.stringify({ namespace: handle.namespace, name: handle.name, holder: handle.holder }))
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(handle.namespace)}/leases/${encodeURIComponent(handle.name)}`
+  const lost = new AbortController()
+  const stopped = new AbortController()
+  let renewed = Date.now()
+  const lose = (why: string): void => {
+    clearInterval(timer)
+    lost.abort(
+      new DeployError(`lost the deploy lock of environment '${environment}': ${why}; stopped before the next change`, {
+        resource: `Lease/${handle.namespace}/${handle.name}`,
+        hint: 'another deploy may be changing this environment now'
+      })
+    )
+  }
   let busy = false
-  const timer = setInterval(async () => {
+  const renew = async (): Promise<void> => {
+    // Each renewal retries (the one policy) until the lease would no longer be ours to renew.
+    const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(Math.max(1, renewDeadline(renewed, seconds) - Date.now()))])
+    try {
+      const lease = await k.request<Lease>('GET', path, { signal, attemptMs: 5000 })
+      if (lease.spec.holderIdentity !== handle.holder) return lose(`it is held by ${lease.spec.holderIdentity ?? 'nobody'} now`)
+      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
+      renewed = Date.now()
+    } catch (err) {
+      if (stopped.signal.aborted) return
+      if (err instanceof ApiError && err.code === 404) return lose('the Lease was deleted')
+      // 409: the lease changed between our read and write; the next tick reads who holds it.
+      if (Date.now() >= renewDeadline(renewed, seconds))
+        lose(`no renewal got through for ${Math.round((Date.now() - renewed) / 1000)}s of its ${seconds}s (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`)
+    }
+  }
+  const timer = setInterval(() => {
     if (busy) return
     busy = true
-    try {
-      const lease = await k.request<Lease>('GET', path)
-      if (lease.spec.holderIdentity !== handle.holder) {
-        core.warning(`lost the deploy lock ${handle.namespace}/${handle.name} to ${lease.spec.holderIdentity}`)
-        clearInterval(timer)
-        return
-      }
-      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } } })
-    } catch {
-      // a missed renewal is retried at the next tick; the lease outlives two of them
-    } finally {
-      busy = false
-    }
+    void renew().finally(() => (busy = false))
   }, (seconds * 1000) / 3)
   timer.unref()
-  handle.stop = () => clearInterval(timer)
+  handle.stop = () => {
+    clearInterval(timer)
+    stopped.abort()
+  }
+  handle.lost = lost.signal
   return handle
 }
 
@@ -160,10 +190,12 @@ export async function releaseLock(kc: KubeConfig, handle?: LockHandle): Promise<
   h.stop?.()
   const k = kube(kc)
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(h.namespace)}/leases/${encodeURIComponent(h.name)}`
+  // Its own short budget: the run's deadline may be what ended the run.
+  const signal = AbortSignal.timeout(15_000)
   try {
-    const lease = await k.request<Lease>('GET', path)
+    const lease = await k.request<Lease>('GET', path, { signal })
     if (lease.spec.holderIdentity !== h.holder) return false
-    await k.request('DELETE', path, { body: { preconditions: { resourceVersion: lease.metadata.resourceVersion } } })
+    await k.request('DELETE', path, { body: { preconditions: { resourceVersion: lease.metadata.resourceVersion } }, signal })
     core.saveState(LOCK_STATE, '')
     return true
   } catch (err) {

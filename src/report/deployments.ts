@@ -6,6 +6,9 @@ import * as core from '@actions/core'
 import type { DeployReport } from './model.js'
 import { apiLine, type GitHubContext, type Octokit } from './github.js'
 
+/** State the post step reads: the GitHub Deployment main started and has not finished. */
+export const DEPLOYMENT_STATE = 'kube-ship-deployment'
+
 export interface DeploymentHandle {
   id: number
   environment: string
@@ -59,6 +62,7 @@ export async function startDeployment(
 
 /** The deployment status a finished report maps to. */
 export function deploymentState(report: DeployReport): 'success' | 'failure' | 'inactive' {
+  if (report.deploymentState) return report.deploymentState
   if (report.status === 'succeeded') return 'success'
   if (report.status === 'cleaned-up') return 'inactive'
   return 'failure'

@@ -2,6 +2,7 @@
 // test stand-in) and the few fields of the run's context they read. github.context fits as is.
 import type { getOctokit } from '@actions/github'
 import { oneLine } from '../errors.js'
+import { type Failure, parseRetryAfter, withRetry } from '../retry.js'
 
 export type Octokit = ReturnType<typeof getOctokit>
 
@@ -41,4 +42,28 @@ export function apiLine(err: unknown): string {
 export function runUrl(ctx: GitHubContext): string {
   const attempt = ctx.runAttempt && ctx.runAttempt > 1 ? `/attempts/${ctx.runAttempt}` : ''
   return `${ctx.serverUrl}/${ctx.repo.owner}/${ctx.repo.repo}/actions/runs/${ctx.runId}${attempt}`
+}
+
+/**
+ * Pure: what a failed GitHub request tells the one retry policy. GitHub throttles with 429, or
+ * with 403 plus Retry-After / an exhausted rate limit (secondary limits); both wait as asked.
+ */
+export function classifyGitHub(err: unknown): Failure | undefined {
+  const status = httpStatus(err)
+  const headers = (err as { response?: { headers?: Record<string, string | undefined> } })?.response?.headers ?? {}
+  const retryAfterMs = parseRetryAfter(headers['retry-after'])
+  if (status === undefined || (status === 500 && !(err as { response?: unknown }).response)) {
+    // Octokit turns "no answer" into a RequestError without a response.
+    return err instanceof Error ? { network: true } : undefined
+  }
+  if (status === 403 && (retryAfterMs !== undefined || headers['x-ratelimit-remaining'] === '0')) {
+    const reset = Number(headers['x-ratelimit-reset'])
+    return { status: 429, retryAfterMs: retryAfterMs ?? (Number.isFinite(reset) ? Math.max(0, reset * 1000 - Date.now()) : undefined) }
+  }
+  return { status, retryAfterMs }
+}
+
+/** An Octokit plugin: every request goes through the one retry policy (src/retry.ts). */
+export function retryPlugin(octokit: { hook: { wrap: (name: 'request', fn: (request: (o: unknown) => Promise<unknown>, options: { method?: string }) => Promise<unknown>) => void } }): void {
+  octokit.hook.wrap('request', (request, options) => withRetry(() => request(options), { method: options.method ?? 'GET', classify: classifyGitHub }))
 }

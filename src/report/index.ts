@@ -2,11 +2,11 @@
 // PR comment. beginReport runs before the deploy (the deployment shows in progress), publishReport
 // at the end of every run, in `finally`. Neither throws: reporting never fails a deploy.
 import * as core from '@actions/core'
-import { getOctokit } from '@actions/github'
 import { describeError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { deactivateEnvironment, finishDeployment, startDeployment, type DeploymentHandle } from './deployments.js'
 import { runUrl, type GitHubContext, type Octokit } from './github.js'
+import { githubClient } from './octokit.js'
 import { COMMENT_LIMIT, markerFor, renderReport, SUMMARY_LIMIT } from './markdown.js'
 import type { DeployReport } from './model.js'
 import { postComment } from './pr-comment.js'
@@ -16,7 +16,7 @@ export interface ReportContext {
   settings: Pick<Settings, 'comment' | 'githubToken' | 'preview' | 'mode'> & { githubDeployment?: boolean }
   /** github.context from @actions/github */
   github: GitHubContext
-  /** defaults to getOctokit(settings.githubToken); tests pass one pointed at the stand-in */
+  /** defaults to githubClient(settings.githubToken); tests pass one pointed at the stand-in */
   octokit?: Octokit
 }
 
@@ -33,7 +33,7 @@ export interface Published {
 function octokitFor(ctx: ReportContext): Octokit | undefined {
   if (ctx.octokit) return ctx.octokit
   if (!ctx.settings.githubToken) return undefined
-  return (ctx.octokit = getOctokit(ctx.settings.githubToken))
+  return (ctx.octokit = githubClient(ctx.settings.githubToken))
 }
 
 /** Before the deploy: a GitHub Deployment in progress for `environment` (mode deploy only). */

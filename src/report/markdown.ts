@@ -82,6 +82,9 @@ function headline(r: DeployReport): string {
     case 'cleaned-up':
       lines.push(`### ✅ Preview ${env} removed`)
       break
+    case 'cancelled':
+      lines.push(`### ⛔ Deploy to ${env} was cancelled${r.canary.outcome === 'aborted' ? ' (canary aborted)' : ''}`)
+      break
   }
   if (r.error) lines.push(`**Error:** ${inline(r.error, 2000)}`)
   return lines.join('\n\n')
@@ -150,7 +153,7 @@ interface Section {
 }
 
 function detailSections(r: DeployReport): Section[] {
-  const failed = r.status === 'failed' || r.status === 'rolled-back'
+  const failed = r.status === 'failed' || r.status === 'rolled-back' || r.status === 'cancelled'
   const sections: Section[] = []
 
   if (r.workloads.length) {

@@ -1,7 +1,7 @@
 // The one report every stage fills in. It is rendered once to markdown for the job summary and
 // the PR comment, and read for the outputs; no stage formats text for people itself.
 
-export type RunStatus = 'succeeded' | 'failed' | 'rolled-back' | 'diff' | 'cleaned-up'
+export type RunStatus = 'succeeded' | 'failed' | 'rolled-back' | 'diff' | 'cleaned-up' | 'cancelled'
 
 export type Change = 'created' | 'configured' | 'unchanged' | 'deleted'
 
@@ -55,7 +55,10 @@ export interface RollbackRecord {
 }
 
 export interface DeployReport {
+  /** decided once, by src/status.ts, at the end of the run; 'failed' until then */
   status: RunStatus
+  /** the GitHub Deployment's final state, decided with the status (what the cluster runs) */
+  deploymentState?: 'success' | 'failure' | 'inactive'
   /** the one-line reason when status is failed or rolled-back */
   error?: string
   environment: string
@@ -87,7 +90,8 @@ export function newReport(
   init: Pick<DeployReport, 'environment' | 'mode' | 'strategy'> & Partial<DeployReport>
 ): DeployReport {
   return {
-    status: 'succeeded',
+    // A run that never reached a verdict is never succeeded.
+    status: 'failed',
     resources: [],
     pinned: [],
     workloads: [],

@@ -80,12 +80,20 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
     throw failed(report, wrap(err, signal, `switched back from ${plan.newColor}`, `Service/${ns}/${plan.serviceName}`), 'rolled-back')
   }
 
-  if (plan.oldDeployment) {
-    await patch(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.oldDeployment }, { spec: { replicas: 0 } }, signal)
-    report.resources.push({ kind: 'Deployment', namespace: ns, name: plan.oldDeployment, change: 'configured' })
-    core.info(`Blue-green: ${plan.oldDeployment} scaled to 0 (kept for the next switch)`)
-  }
   report.status = 'succeeded'
+  if (plan.oldDeployment) {
+    // Verified and switched: scaling the old colour down is cleanup with a grace budget of its
+    // own (the run's deadline may be spent), and cannot turn the verdict.
+    try {
+      await patch(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.oldDeployment }, { spec: { replicas: 0 } }, AbortSignal.timeout(60_000))
+      report.resources.push({ kind: 'Deployment', namespace: ns, name: plan.oldDeployment, change: 'configured' })
+      core.info(`Blue-green: ${plan.oldDeployment} scaled to 0 (kept for the next switch)`)
+    } catch (err) {
+      const text = `switched to ${plan.newColor}, but ${plan.oldDeployment} was not scaled to 0: ${err instanceof Error ? err.message : String(err)}`
+      report.warnings.push(text)
+      core.warning(text)
+    }
+  }
 }
 
 function failed(report: DeployReport, err: DeployError, status: 'failed' | 'rolled-back'): DeployError {

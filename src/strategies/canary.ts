@@ -32,6 +32,8 @@ export interface StageContext {
   report: DeployReport
   /** the run's one deadline and cancellation */
   signal: AbortSignal
+  /** aborts when the job is cancelled (part of signal too) */
+  cancelled?: AbortSignal
 }
 
 /** The kube and health stages' functions the runner drives; injected so it owns none of them. */
@@ -207,12 +209,21 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     }
     throw error
   }
-  await router.setWeight(0, signal)
-  report.canary.finalWeight = 0
-  await removeCanary(k, plan, router, report, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)]))
+  // Promoted: the stable Deployment runs the new version. Removing the canary has a grace budget
+  // of its own (the run's deadline may be what is left of it) and cannot turn the verdict.
   report.canary.outcome = 'promoted'
   report.status = 'succeeded'
-  core.info(`Canary promoted; ${router.resource} and the canary objects removed`)
+  const grace = AbortSignal.timeout(CLEANUP_MS)
+  try {
+    await weightZero(router, grace)
+    report.canary.finalWeight = 0
+    await removeCanary(k, plan, router, report, grace)
+    core.info(`Canary promoted; ${router.resource} and the canary objects removed`)
+  } catch (err) {
+    const text = `canary promoted, but removing the canary failed: ${describeError(err)}; the next run removes what is left before it starts`
+    report.warnings.push(text)
+    core.warning(text)
+  }
 }
 
 /** The gates after a pause: canary pods healthy, health URLs answered by the canary. */
@@ -259,7 +270,7 @@ async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: D
   report.canary.outcome = 'aborted'
   const problems: string[] = []
   try {
-    await router.setWeight(0, signal)
+    await weightZero(router, signal)
     report.canary.finalWeight = 0
   } catch (err) {
     problems.push(`weight 0 failed: ${describeError(err)}`)
@@ -275,6 +286,23 @@ async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: D
   const text = `${problems.join('; ')}; the next run removes what is left before it starts`
   core.error(`Canary cleanup incomplete: ${text}`)
   return text
+}
+
+/**
+ * Weight 0, repeated until the API server confirms it (answers the patch) or the signal ends:
+ * each try already retries transient failures; a try that still fails is tried again.
+ */
+async function weightZero(router: TrafficRouter, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await router.setWeight(0, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      core.info(`Canary weight 0 not confirmed yet (${describeError(err)}); trying again`)
+      await sleep(Math.min(1000 * attempt, 5000), signal).catch(() => undefined)
+      if (signal.aborted) throw err
+    }
+  }
 }
 
 async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal): Promise<void> {

@@ -25,6 +25,10 @@ export interface RollingContext {
   report: DeployReport
   /** the run's one deadline */
   signal: AbortSignal
+  /** aborts when the job is cancelled (part of signal too) */
+  cancelled?: AbortSignal
+  /** on cancel, hands the rollback to the caller, which reports first and rolls back after */
+  deferRollback?: (undo: (signal: AbortSignal) => Promise<void>) => void
 }
 
 /** Pure: how long a rollback may take once the run has failed (the run's deadline may be what failed). */
@@ -105,11 +109,16 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
     report.error = describeError(err)
     core.info(`Failed: ${report.error}`) // the ::error:: annotation is main's, once
     if (settings.rollbackOnFailure && captures.length) {
-      const rb = await core.group('Rollback', () => rollbackWorkloads(kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) }))
-      report.rollback = rb.records
-      if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
-      if (!rb.records.length) core.info('Rollback: nothing to undo (no workload had changed)')
-      for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
+      const undo = async (rbSignal: AbortSignal): Promise<void> => {
+        const rb = await rollbackWorkloads(kc, captures, { signal: rbSignal })
+        report.rollback = rb.records
+        if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
+        if (!rb.records.length) core.info('Rollback: nothing to undo (no workload had changed)')
+        for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
+      }
+      // Cancelled: the runner kills the job seconds from now; the report goes out before the rollback.
+      if (ctx.cancelled?.aborted && ctx.deferRollback) ctx.deferRollback(undo)
+      else await core.group('Rollback', () => undo(AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs))))
     }
     throw err
   }

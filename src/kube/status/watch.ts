@@ -7,9 +7,10 @@
 import * as core from '@actions/core'
 import { Watch, type KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
-import { describeError } from '../../errors.js'
+import { CancelledError, DeadlineError, DeployError, describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
-import { type Kube, isTransient, kube } from '../client.js'
+import { type Kube, classify, isTransient, kube } from '../client.js'
+import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
 import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor, podProblem, probeProblem, type EventLike } from '../diagnose.js'
 import { sleep } from '../pool.js'
@@ -60,6 +61,8 @@ interface ListWatchHandlers {
   finished(): boolean
   /** what the failure line names when list/watch is refused */
   what: { resource: string; rbacResource: string; namespace?: string }
+  /** the kind is no longer served (404/400): end the waits as not found instead of throwing */
+  onGone?(message: string): void
 }
 
 const POD_WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job'])
@@ -105,10 +108,24 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
   let fatal: unknown
   await Promise.all(tasks.map(p => p.catch(err => ((fatal ??= err), stop.abort()))))
   if (fatal) throw fatal
+  // Why the wait was stopped: a cancelled job has seconds left before the runner kills it, and a
+  // run that lost its lock must stop; neither explains, only a deadline does.
+  const reason: unknown = opts.signal.aborted ? opts.signal.reason : undefined
+  const stopped = reason instanceof DeployError && !(reason instanceof DeadlineError)
+  const seen = (t: Tracked): string => t.last?.message ?? 'no status seen'
   for (const t of tracked)
-    if (!t.outcome) finish(t, { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${t.last?.message ?? 'no status seen'}` })
+    if (!t.outcome)
+      finish(
+        t,
+        reason instanceof CancelledError
+          ? { state: 'failed', reason: 'Cancelled', message: `the job was cancelled while waiting: ${seen(t)}` }
+          : stopped
+            ? { state: 'failed', reason: 'Stopped', message: `stopped waiting (${(reason as DeployError).message}): ${seen(t)}` }
+            : { state: 'failed', reason: 'Timeout', message: `timed out waiting for the rollout: ${seen(t)}` }
+      )
   // Say why a workload stalled when no pod problem ended it early (deadline, timeout).
-  await Promise.all(
+  if (!stopped)
+    await Promise.all(
     tracked.map(async t => {
       if (t.outcome!.verdict.state === 'failed' && !t.outcome!.diagnostic) t.outcome!.diagnostic = await pods!.explain(t, t.outcome!.verdict)
     })
@@ -126,6 +143,9 @@ async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update
   await listWatch(k, path, fieldSelector, signal, {
     what: { resource: `${first.kind} in ${first.namespace ?? 'the cluster'}`, rbacResource: r.group ? `${r.plural}.${r.group}` : r.plural, namespace: first.namespace },
     finished: () => group.every(t => t.outcome),
+    onGone(message) {
+      for (const t of group) finish(t, { state: 'failed', reason: 'NotFound', message })
+    },
     onList(items) {
       // Items of a List carry no apiVersion/kind; the rules need them.
       const seen = new Map(items.map(i => [i.metadata.name, { ...i, apiVersion: first.apiVersion, kind: first.kind }]))
@@ -148,21 +168,33 @@ async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update
 
 let unreachableSince: number | undefined
 
+/** Pure: HTTP codes that no retry can change for a list or watch (the kind or the path went away). */
+export function permanentWatchCode(code: number | undefined): boolean {
+  return code === 404 || code === 400 || code === 405
+}
+
 /**
  * List, then watch from the list's resourceVersion; a watch that ends quietly resumes from the
- * last version seen (BOOKMARKs included); 410 Gone or a broken stream re-lists. Transient errors
- * (no answer, 429, 5xx) retry with backoff until the signal aborts; others throw one line.
+ * last version seen (BOOKMARKs included); 410 Gone or a broken stream re-lists, paced by the one
+ * backoff so a server answering ERROR at once is not hammered. Transient errors (no answer, 429,
+ * 5xx) retry until the signal aborts; a kind that is no longer served (404/400) ends as not found
+ * through h.onGone, else one line is thrown; other errors throw one line.
  */
 export async function listWatch(k: Kube, path: string, fieldSelector: string | undefined, signal: AbortSignal, h: ListWatchHandlers): Promise<void> {
-  let backoff = 200
+  let attempt = 0
   const pause = async (err: unknown): Promise<void> => {
     if (!isTransient(err) && !isStreamError(err)) throw failure(err, { verb: 'watch', ...h.what })
     if (unreachableSince === undefined && isTransient(err)) {
       unreachableSince = Date.now()
       core.info(`${describeError(err)}; retrying until the deadline`)
     }
-    await sleep(backoff, signal).catch(() => undefined)
-    backoff = Math.min(backoff * 2, 3000)
+    attempt++
+    // The one policy's step, without its budget: a wait retries until its own deadline.
+    await sleep(backoffMs(Math.min(attempt, 5), 0, classify(err) ?? {}, { ...POLICY, attempts: Infinity, budgetMs: Infinity }) ?? 1000, signal).catch(() => undefined)
+  }
+  const gone = (code: number, message?: string): void => {
+    if (!h.onGone) throw failure(new ApiError(code, message ? { message } : undefined, 'GET', path), { verb: 'watch', ...h.what })
+    h.onGone(`${h.what.resource}: not found (${code}${message ? ` ${message}` : ''}); the kind is no longer served`)
   }
   while (!signal.aborted && !h.finished()) {
     let list: { metadata: { resourceVersion: string }; items: KubeObject[] }
@@ -171,6 +203,7 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
     } catch (err) {
       if (signal.aborted) return
       if (err instanceof ApiError && (err.code === 403 || err.code === 401)) throw failure(err, { verb: 'list', ...h.what })
+      if (err instanceof ApiError && permanentWatchCode(err.code)) return gone(err.code, err.status.message)
       await pause(err)
       continue
     }
@@ -181,20 +214,30 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
     }
     let rv = list.metadata.resourceVersion
     h.onList(list.items ?? [])
-    backoff = 200
+    attempt = 0
     while (!signal.aborted && !h.finished()) {
       const started = Date.now()
+      let status: { code?: number; message?: string } | undefined
       const res = await watchOnce(k.kc, path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
-        if (type === 'ERROR') return 'relist'
+        if (type === 'ERROR') {
+          status = obj as { code?: number; message?: string }
+          return 'relist'
+        }
         if (obj?.metadata?.resourceVersion) rv = String(obj.metadata.resourceVersion)
         if (type !== 'BOOKMARK') h.onEvent(type, obj)
         return undefined
       })
       if (signal.aborted) return
-      if (res.relist) break
+      if (res.relist) {
+        if (permanentWatchCode(status?.code)) return gone(status!.code!, status!.message)
+        // 410 Gone is the normal "too old": re-list now; any other ERROR waits a backoff step.
+        if (status?.code !== 410) await pause(new Error(`watch ERROR ${status?.code ?? ''} ${status?.message ?? ''}`))
+        break
+      }
       if (res.err) {
         const code = (res.err as { statusCode?: number }).statusCode
         if (code === 403 || code === 401) throw failure(new ApiError(code, undefined, 'GET', path), { verb: 'watch', ...h.what })
+        if (permanentWatchCode(code)) return gone(code!)
         // client-node ends a watch quiet for 30s with a TimeoutError: resume, nothing is lost.
         if ((res.err as Error).name === 'TimeoutError') continue
         await pause(res.err)
