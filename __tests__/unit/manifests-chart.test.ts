@@ -167,11 +167,12 @@ describe("Helm's errors as one line", () => {
   ])('%s', (stderr, line) => expect(helmFailure(stderr, 'charts/web', 'chart').line()).toBe(line))
 
   it.each([
-    [{ ...spec, version: '9.9.9' }, 'Error: failed to perform "FetchReference" on source: 127.0.0.1:5310/charts/web:9.9.9: not found', /^input 'chart-version': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' has no version '9\.9\.9'/],
-    [{ ...spec, chart: 'web', repo: 'http://r', version: '2' }, 'Error: chart "web" version "2" not found in http://r repository', /^input 'chart-version': chart 'web' has no version '2' in repository http:\/\/r/],
-    [spec, 'Error: 127.0.0.1:5310/charts/web:latest: not found', /^input 'chart': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' not found/],
-    [spec, 'Error: unexpected status from HEAD request: 401 Unauthorized', /^input 'chart': helm could not fetch chart .*401 Unauthorized$/]
-  ])('pull %j: %s', (s, stderr, line) => expect(pullFailure(s, stderr).line()).toMatch(line))
+    [{ ...spec, version: '9.9.9' }, 'Error: 127.0.0.1:5310/charts/web:9.9.9: not found', true, /^input 'chart-version': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' has no version '9\.9\.9'/],
+    [{ ...spec, version: '9.9.9' }, 'Error: 127.0.0.1:5310/charts/web:9.9.9: not found', false, /^input 'chart': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' not found/],
+    [{ ...spec, chart: 'web', repo: 'http://r', version: '2' }, 'Error: chart "web" version "2" not found in http://r repository', undefined, /^input 'chart-version': chart 'web' has no version '2' in repository http:\/\/r/],
+    [spec, 'Error: 127.0.0.1:5310/charts/web:latest: not found', undefined, /^input 'chart': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' not found/],
+    [spec, 'Error: unexpected status from HEAD request: 401 Unauthorized', undefined, /^input 'chart': helm could not fetch chart .*401 Unauthorized$/]
+  ])('pull %j: %s (chart exists: %s)', (s, stderr, exists, line) => expect(pullFailure(s, stderr, exists).line()).toMatch(line))
 
   it.each([
     ['web', undefined],

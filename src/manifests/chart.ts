@@ -87,6 +87,15 @@ export function plainHttp(chart: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)
 }
 
+/** Pure: the OCI chart is addressed by a version that may not exist: is the chart there at all? */
+export function showArgs(spec: ChartSpec): string[] {
+  const args = ['show', 'chart', spec.chart]
+  if (plainHttp(spec.chart)) args.push('--plain-http')
+  if (spec.username) args.push('--username', spec.username)
+  if (spec.password) args.push('--password', spec.password)
+  return args
+}
+
 /** Pure: argv of `helm pull` that unpacks a remote chart under `dest`. */
 export function pullArgs(spec: ChartSpec, dest: string): string[] {
   const args = ['pull', spec.chart, '--untar', '--untardir', dest]
@@ -192,11 +201,15 @@ export function helmFailure(stderr: string, chartDir: string | undefined, input:
   return new DeployError(message, { input })
 }
 
-/** Pure: the one line for a failed `helm pull`: not found, version not found, else Helm's words. */
-export function pullFailure(spec: ChartSpec, stderr: string): DeployError {
+/**
+ * Pure: the one line for a failed `helm pull`: not found, version not found, else Helm's words.
+ * A registry answers a missing tag and a missing repository alike, so for oci:// the caller says
+ * whether the chart itself exists (`chartExists`, from a pull of the latest version).
+ */
+export function pullFailure(spec: ChartSpec, stderr: string, chartExists?: boolean): DeployError {
   const text = oneLine(stderr.replace(/^(Error|error): /, ''))
   const from = spec.repo ? ` in repository ${spec.repo}` : ''
-  if (spec.version && (/version .* not found/i.test(text) || (/not found/i.test(text) && spec.chart.startsWith('oci://') && /:[^/]+: not found/.test(text))))
+  if (spec.version && (/version .* not found/i.test(text) || (/not found/i.test(text) && chartExists === true)))
     return new DeployError(`chart '${spec.chart}' has no version '${spec.version}'${from}: ${text}`, { input: 'chart-version' })
   if (/not found|no such host|404|name unknown|repository name not known/i.test(text))
     return new DeployError(`chart '${spec.chart}' not found${from}: ${text}`, { input: 'chart' })
@@ -239,7 +252,11 @@ export async function renderChart(spec: ChartSpec, opts: ChartRenderOptions): Pr
     } else {
       tmp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'kube-ship-chart-'))
       const pulled = await exec(helm, pullArgs(spec, tmp), opts.cwd)
-      if (pulled.code !== 0) throw pullFailure(spec, pulled.stderr || pulled.stdout)
+      if (pulled.code !== 0) {
+        const text = pulled.stderr || pulled.stdout
+        const ask = kind === 'oci' && spec.version && /not found/i.test(text)
+        throw pullFailure(spec, text, ask ? (await exec(helm, showArgs(spec), opts.cwd)).code === 0 : undefined)
+      }
       const [dir] = await fs.readdir(tmp)
       if (!dir) throw new DeployError(`helm pull of '${spec.chart}' unpacked nothing`, { input: 'chart' })
       chartDir = path.join(tmp, dir)
