@@ -12,6 +12,7 @@ import { run, type RunResult, stack } from './stack.js'
 export const repoRoot = path.resolve(import.meta.dirname, '../..')
 export const exampleChart = path.join(repoRoot, 'examples/app/chart')
 
+const summaryFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-summary-')), 'summary')
 const helmHome = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-helm-home-'))
 
 /** Environment for helm: its own config, cache and registry login, so tests do not share state. */
@@ -91,7 +92,8 @@ export interface PipelineRun {
  */
 export async function runPipeline(inputs: Record<string, string>, opts: { cwd: string; env?: Record<string, string> }): Promise<PipelineRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-inproc-'))
-  const files = { GITHUB_OUTPUT: path.join(dir, 'output'), GITHUB_STATE: path.join(dir, 'state'), GITHUB_STEP_SUMMARY: path.join(dir, 'summary') }
+  // @actions/core's summary keeps the first file it wrote to for the life of the process: one file for all runs.
+  const files = { GITHUB_OUTPUT: path.join(dir, 'output'), GITHUB_STATE: path.join(dir, 'state'), GITHUB_STEP_SUMMARY: summaryFile }
   for (const f of Object.values(files)) fs.writeFileSync(f, '')
   const saved = { ...process.env }
   const env: Record<string, string> = {
@@ -99,9 +101,9 @@ export async function runPipeline(inputs: Record<string, string>, opts: { cwd: s
     RUNNER_TEMP: dir,
     GITHUB_ACTIONS: 'true',
     GITHUB_WORKSPACE: opts.cwd,
+    ...helmEnv(),
     KUBECONFIG: stack().kubeconfig,
     PATH: pathWithHelm(),
-    ...helmEnv(),
     ...opts.env
   }
   for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v

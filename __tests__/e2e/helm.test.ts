@@ -115,7 +115,7 @@ describe('rendering with the real helm template', () => {
     lines.splice(7, 0, '  broken: {{ .Values.nope.deeper }}')
     fs.writeFileSync(file, lines.join('\n'))
     const line = await renderError(dir, chartSettings({ chart: 'chart' }))
-    expect(line).toMatch(/^chart\/templates\/service\.yaml:8:\d+: template: web\/templates\/service\.yaml:8:\d+: executing .* nil pointer evaluating interface \{\}\.deeper$/)
+    expect(line).toMatch(/^chart\/templates\/service\.yaml:8:\d+: .*web\/templates\/service\.yaml:8:\d+ .*executing .* nil pointer evaluating interface \{\}\.deeper$/)
   })
 
   it('a missing vendored dependency says what Helm says', async () => {
@@ -212,7 +212,8 @@ describe('the pipeline with a chart', () => {
     expect(r.log).toMatch(/pre-install hook Job\/[^ ]+\/shop-migrate created[\s\S]*Widget\/[^ ]+\/shop created[\s\S]*post-install hook Job\/[^ ]+\/shop-notify created/)
     expect(JSON.parse(r.outputs.resources).map((x: { kind: string }) => x.kind)).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'Widget', 'Deployment', 'Ingress']))
     expect((await kubectlJson(['-n', ns, 'get', 'secrets', '-l', 'owner=helm'])).items).toEqual([])
-    expect(r.summary).toContain('`web 0.1.0` from `chart` as release `shop`, values `chart/values-production.yaml`')
+    expect(r.summary).toContain('<code>web 0.1.0</code> from <code>chart</code> as release <code>shop</code>, values <code>chart/values-production.yaml</code>, hooks')
+    expect(r.summary).toMatch(/shop-migrate<\/code> pre-install ok.*shop-notify<\/code> post-install ok/)
   })
 
   it('a re-deploy of the same digest changes nothing', async () => {
@@ -281,7 +282,7 @@ describe('taking over a release that helm upgrade --install made', () => {
     await helmOk(['upgrade', '--install', 'shop', 'chart', '--namespace', ns, '--set', 'image.tag=helm-made'], { cwd: checkout })
     const secrets = async () => (await kubectlJson(['-n', ns, 'get', 'secrets', '-l', 'owner=helm'])).items.map((s: any) => s.metadata.name)
     expect(await secrets()).toEqual(['sh.helm.release.v1.shop.v1'])
-    const managers = (await kubectlJson(['-n', ns, 'get', 'deployment', 'shop'])).metadata.managedFields.map((f: any) => f.manager)
+    const managers = (await kubectlJson(['-n', ns, 'get', 'deployment', 'shop', '--show-managed-fields'])).metadata.managedFields.map((f: any) => f.manager)
     expect(managers).toContain('helm')
 
     const d = await pushImage('e2e/helm-app', 'takeover', 'takeover')

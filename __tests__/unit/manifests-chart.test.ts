@@ -163,6 +163,10 @@ describe("Helm's errors as one line", () => {
       'Error: YAML parse error on web/templates/cm.yaml: error converting YAML to JSON: yaml: line 4: did not find expected key\n',
       'charts/web/templates/cm.yaml: YAML parse error on web/templates/cm.yaml: error converting YAML to JSON: yaml: line 4: did not find expected key'
     ],
+    [
+      'Error: web/templates/service.yaml:8:20\nexecuting "web/templates/service.yaml" at <.Values.nope.deeper>:\nnil pointer evaluating interface {}.deeper\n',
+      'charts/web/templates/service.yaml:8:20: web/templates/service.yaml:8:20 | executing "web/templates/service.yaml" at <.Values.nope.deeper>: | nil pointer evaluating interface {}.deeper'
+    ],
     ['Error: An error occurred while checking for chart dependencies.\nfound in Chart.yaml, but missing in charts/ directory: cache\n', "input 'chart': An error occurred while checking for chart dependencies. | found in Chart.yaml, but missing in charts/ directory: cache"]
   ])('%s', (stderr, line) => expect(helmFailure(stderr, 'charts/web', 'chart').line()).toBe(line))
 
@@ -171,7 +175,8 @@ describe("Helm's errors as one line", () => {
     [{ ...spec, version: '9.9.9' }, 'Error: 127.0.0.1:5310/charts/web:9.9.9: not found', false, /^input 'chart': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' not found/],
     [{ ...spec, chart: 'web', repo: 'http://r', version: '2' }, 'Error: chart "web" version "2" not found in http://r repository', undefined, /^input 'chart-version': chart 'web' has no version '2' in repository http:\/\/r/],
     [spec, 'Error: 127.0.0.1:5310/charts/web:latest: not found', undefined, /^input 'chart': chart 'oci:\/\/127\.0\.0\.1:5310\/charts\/web' not found/],
-    [spec, 'Error: unexpected status from HEAD request: 401 Unauthorized', undefined, /^input 'chart': helm could not fetch chart .*401 Unauthorized$/]
+    [spec, 'Error: unexpected status from HEAD request: 401 Unauthorized', undefined, /^input 'chart': helm could not fetch chart .*401 Unauthorized \(check chart-username/],
+    [{ ...spec, version: '1' }, 'Error: failed to perform "FetchReference" on source: GET "http://x/v2/charts/web/manifests/1": basic credential not found\n', undefined, /^input 'chart': helm could not fetch chart .*basic credential not found \(check/]
   ])('pull %j: %s (chart exists: %s)', (s, stderr, exists, line) => expect(pullFailure(s, stderr, exists).line()).toMatch(line))
 
   it.each([

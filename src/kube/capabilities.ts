@@ -40,7 +40,9 @@ export async function clusterCapabilities(kc: KubeConfig, signal?: AbortSignal):
 /** Whether any of the documents already exists (then a chart renders and hooks as an upgrade). */
 export async function anyExists(kc: KubeConfig, documents: Manifest[], namespace: string, signal?: AbortSignal): Promise<boolean> {
   const k = kube(kc)
-  const found = await mapLimit(documents, 8, async ({ object }) => {
+  // CRDs are shared by every release that uses their kinds, and outlive them: they prove nothing.
+  const own = documents.filter(d => d.object.kind !== 'CustomResourceDefinition')
+  const found = await mapLimit(own, 8, async ({ object }) => {
     try {
       const r = await k.resource(object.apiVersion, object.kind)
       const ref = { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, namespace: r.namespaced ? object.metadata.namespace || namespace : undefined }

@@ -192,9 +192,11 @@ export function helmFailure(stderr: string, chartDir: string | undefined, input:
     .split('\n')
     .filter(l => l.trim() && !/^Use --debug flag/.test(l.trim()))
     .join('\n')
+    .trim()
     .replace(/^(Error|error): /, '')
   const message = oneLine(text) || 'helm failed without a message'
-  const at = /template: ([^\s:]+\/[^\s:]+):(\d+)(?::(\d+))?:/.exec(text) ?? /parse error at \(([^\s:()]+):(\d+)\)/.exec(text)
+  // Helm 3 says `template: web/templates/x.yaml:12:20: executing …`; Helm 4 puts the place on a line of its own.
+  const at = /(?:^|template: |\n)([^\s:()"]+\/[^\s:()"]+):(\d+)(?::(\d+))?(?::|\s*$|\s*\n)/m.exec(text) ?? /parse error at \(([^\s:()]+):(\d+)\)/.exec(text)
   if (at && chartDir) return new DeployError(message, { file: sourceFile(chartDir, at[1]), line: Number(at[2]), ...(at[3] ? { column: Number(at[3]) } : {}) })
   const yamlAt = /YAML parse error on ([^\s:]+\/[^\s:]+):/.exec(text)
   if (yamlAt && chartDir) return new DeployError(message, { file: sourceFile(chartDir, yamlAt[1]) })
@@ -207,10 +209,11 @@ export function helmFailure(stderr: string, chartDir: string | undefined, input:
  * whether the chart itself exists (`chartExists`, from a pull of the latest version).
  */
 export function pullFailure(spec: ChartSpec, stderr: string, chartExists?: boolean): DeployError {
-  const text = oneLine(stderr.replace(/^(Error|error): /, ''))
+  const text = oneLine(stderr.trim().replace(/^(Error|error): /, ''))
   const from = spec.repo ? ` in repository ${spec.repo}` : ''
   if (spec.version && (/version .* not found/i.test(text) || (/not found/i.test(text) && chartExists === true)))
     return new DeployError(`chart '${spec.chart}' has no version '${spec.version}'${from}: ${text}`, { input: 'chart-version' })
+  if (/credential|unauthorized|401|403|denied/i.test(text)) return new DeployError(`helm could not fetch chart '${spec.chart}'${from}: ${text}`, { input: 'chart', hint: 'check chart-username and chart-password' })
   if (/not found|no such host|404|name unknown|repository name not known/i.test(text))
     return new DeployError(`chart '${spec.chart}' not found${from}: ${text}`, { input: 'chart' })
   return new DeployError(`helm could not fetch chart '${spec.chart}'${from}: ${text}`, { input: 'chart' })
