@@ -5,6 +5,7 @@
 // duplicates and run through the policy preflight (enforce fails here, before any apply).
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
+import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { familiarName, type ImageRef, isDigest, pinned, repository, sameRepository } from '../image/reference.js'
