@@ -112,6 +112,7 @@ export async function runPipeline(inputs: Record<string, string>, opts: { cwd: s
   const write = process.stdout.write.bind(process.stdout)
   process.stdout.write = ((chunk: string | Uint8Array) => {
     log += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString()
+    if (process.env.KUBE_SHIP_TEST_LOG) process.stderr.write(chunk)
     return true
   }) as typeof process.stdout.write
   const exitCode = process.exitCode
