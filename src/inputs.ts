@@ -51,6 +51,8 @@ export interface Settings {
   imageName?: string
   policy: Policy
   writeBack: WriteBack
+  /** a Helm chart: local directory, oci:// reference, or a name in chartRepo */
+  chart?: ChartSettings
 
   kubeconfig?: string
   contextName?: string
@@ -148,6 +150,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     imageName: text('image-name'),
     policy: choice(get, 'policy', ['off', 'warn', 'enforce'], 'warn'),
     writeBack: choice(get, 'write-back', ['none', 'commit', 'pull-request'], 'none'),
+    chart: readChart(get, lines),
 
     kubeconfig,
     contextName: text('context-name'),
@@ -248,4 +251,57 @@ export function parseMetricCheck(line: string): MetricCheck {
   const m = /^(.*\S)\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?)$/s.exec(line.trim())
   if (!m) throw new DeployError(`'${line}' is not PROMQL OP NUMBER (OP one of <, <=, >, >=)`, { input: 'canary-metrics' })
   return { query: m[1], op: m[2] as MetricCheck['op'], threshold: Number(m[3]) }
+}
+
+export interface ChartSettings {
+  chart: string
+  version?: string
+  repo?: string
+  /** values files, later ones win */
+  values: string[]
+  set: string[]
+  setString: string[]
+  release?: string
+  username?: string
+  password?: string
+}
+
+const CHART_ONLY = ['chart-version', 'chart-repo', 'values', 'set', 'set-string', 'release', 'chart-username', 'chart-password']
+
+/** The chart inputs; undefined without `chart` (and then none of its companions may be set). */
+function readChart(get: InputReader, lines: (name: string) => string[]): ChartSettings | undefined {
+  const text = (name: string): string | undefined => get(name).trim() || undefined
+  const chart = text('chart')
+  if (!chart) {
+    const stray = CHART_ONLY.find(name => get(name).trim())
+    if (stray) throw new DeployError(`${stray} needs a chart in the chart input`, { input: stray })
+    return undefined
+  }
+  const password = text('chart-password')
+  if (password) core.setSecret(password)
+  const username = text('chart-username')
+  if (Boolean(username) !== Boolean(password))
+    throw new DeployError('chart-username and chart-password must be given together', { input: username ? 'chart-password' : 'chart-username' })
+  const repo = text('chart-repo')
+  if (repo && !/^https?:\/\/\S+$/.test(repo)) throw new DeployError(`'${repo}' is not a chart repository URL (http:// or https://)`, { input: 'chart-repo' })
+  if (repo && chart.startsWith('oci://')) throw new DeployError('an oci:// chart names its registry itself; leave chart-repo empty', { input: 'chart-repo' })
+  const keyValues = (name: string, given: string[]): string[] =>
+    given.map(line => {
+      if (!/^[^=\s][^=]*=/.test(line)) throw new DeployError(`'${line}' is not KEY=VALUE`, { input: name })
+      return line
+    })
+  const release = text('release')
+  if (release && (release.length > 53 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(release)))
+    throw new DeployError(`'${release}' is not a release name (at most 53 lowercase letters, digits, '-' and '.')`, { input: 'release' })
+  return {
+    chart,
+    version: text('chart-version'),
+    repo,
+    values: lines('values'),
+    set: keyValues('set', lines('set')),
+    setString: keyValues('set-string', lines('set-string')),
+    release,
+    username,
+    password
+  }
 }

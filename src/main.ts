@@ -10,6 +10,7 @@ import { DEPLOYMENT_STATE } from './report/deployments.js'
 import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
 import type { ManifestsResult } from './manifests/index.js'
+import type { HookEvent } from './manifests/chart.js'
 import type { LockHandle } from './kube/lock.js'
 import { previewManifests, resolvePreview, withPreview, type Preview } from './preview/index.js'
 import type { ReportContext, ReportSession } from './report/index.js'
@@ -56,7 +57,7 @@ export async function run(): Promise<void> {
 
     // The build honours cancellation: the run stops waiting for it and reports.
     const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(), report)), cancel.signal)
-    if (!s.kustomize.length && !s.manifests.length) {
+    if (!s.kustomize.length && !s.manifests.length && !s.chart) {
       if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
       core.info('No kustomize or manifests input: the image is pushed and nothing is deployed')
       facts.completed = true
@@ -74,7 +75,9 @@ export async function run(): Promise<void> {
     }
 
     const { renderManifests } = await import('./manifests/index.js')
-    const rendered = await core.group('Manifests', () => renderManifests(s, image))
+    // A chart renders against the cluster: its capabilities, and install or upgrade.
+    const rendered = await core.group('Manifests', async () => renderManifests(s, image, s.chart ? { chart: await chartCluster(s, signal) } : {}))
+    if (rendered.chart) report.chart = { ...rendered.chart, hooks: [] }
     report.pinned = rendered.pinned
     report.warnings.push(...rendered.warnings)
     const documents = preview ? previewManifests(rendered.documents, preview) : rendered.documents
@@ -96,6 +99,17 @@ export async function run(): Promise<void> {
     }
 
     stage = 'rollout'
+    // Chart hooks: pre-* before the release is applied, post-* once it rolled out.
+    const hooks = async (when: 'pre' | 'post'): Promise<void> => {
+      if (!rendered.hooks.length || !rendered.chart) return
+      const event: HookEvent = `${when}-${rendered.chart.upgrade ? 'upgrade' : 'install'}`
+      if (s.mode !== 'deploy') return core.info(`${event} hooks are not run in mode ${s.mode}`)
+      const { runHooks } = await import('./kube/hooks.js')
+      await core.group(`Hooks (${event})`, () =>
+        runHooks(kc, rendered.hooks, event, { namespace, signal, onDiagnostic: d => report.diagnostics.push(d), onRecord: r => report.chart?.hooks.push(r) })
+      )
+    }
+    await hooks('pre')
     const ctx = {
       kc,
       settings: s,
@@ -109,6 +123,7 @@ export async function run(): Promise<void> {
     else if (s.strategy === 'canary') await (await import('./strategies/canary.js')).runCanary(ctx)
     else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
     facts.delivered = s.mode === 'deploy'
+    await hooks('post')
 
     stage = 'write-back'
     if (s.mode === 'deploy' && s.writeBack !== 'none' && image) {
@@ -191,6 +206,15 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true })
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
+}
+
+/** What rendering a chart reads from the cluster before anything is applied. */
+async function chartCluster(s: Settings, signal: AbortSignal) {
+  const { kube, loadKubeConfig } = await import('./kube/client.js')
+  const { anyExists, clusterCapabilities } = await import('./kube/capabilities.js')
+  const kc = loadKubeConfig(s)
+  const namespace = s.namespace || kube(kc).contextNamespace
+  return { namespace, capabilities: await clusterCapabilities(kc, signal), exists: (docs: ManifestsResult['documents']) => anyExists(kc, docs, namespace, signal) }
 }
 
 /** A preview deploy: the PR's own namespace, environment and URL replace the configured ones. */

@@ -36,4 +36,18 @@ describe('scripts/demo', () => {
     expect(outputs(r.stdout)).toMatchObject({ status: 'succeeded', 'canary-weight': '0' })
     expect((await run('kubectl', ['--kubeconfig', stack().kubeconfig, '-n', 'demo', 'get', 'ingress', 'web-canary'])).code).not.toBe(0)
   })
+
+  it('--helm deploys the app as its chart, with its hooks', async () => {
+    const r = await run(path.join(repo, 'scripts/demo'), ['--helm'], { timeoutMs: 280_000, env: { ...process.env, PATH: `${path.dirname(stack().helm)}:${process.env.PATH}` } })
+    expect(r.stderr.split('\n').filter(l => l.startsWith('::error'))).toEqual([])
+    expect(r.code).toBe(0)
+    const out = outputs(r.stdout)
+    expect(out.status).toBe('succeeded')
+    expect(r.stdout).toMatch(/Chart web 0\.1\.0 as release web/)
+    const live = await kubectlJson(['-n', 'demo', 'get', 'deployment', 'web'])
+    expect(live.spec.template.spec.containers[0].image).toBe(out['image-ref'])
+    expect(live.spec.replicas).toBe(3) // values-production.yaml
+    const migrate = await kubectlJson(['-n', 'demo', 'get', 'job', 'web-migrate'])
+    expect(migrate.spec.template.spec.containers[0].image).toBe(out['image-ref'])
+  })
 })

@@ -30,6 +30,8 @@ export interface StackEnv {
   podReadyDelayMs: number
   /** kustomize 5.5 built from its module (what kubectl 1.32 embeds), for parity tests */
   kustomize: string
+  /** Helm 4 built from its module, linked as `helm` in its own directory (put that on the action's PATH) */
+  helm: string
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */

@@ -2,7 +2,7 @@
 // parse, every template must resolve, and each workflow must grant the permissions the report
 // needs and no more than a short, commented list.
 import { describe, expect, it } from '@jest/globals'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import { readSettings } from '../../src/inputs.js'
 import { resolvePreview } from '../../src/preview/index.js'
@@ -27,8 +27,8 @@ const workflows = readdirSync(dir)
 const resolved = (v: unknown): string => String(v).replace(/\$\{\{[^}]*\}\}/g, 'x')
 
 describe('example workflows', () => {
-  it('are deploy-on-merge, PR preview and canary', () => {
-    expect(workflows.map(([f]) => f).sort()).toEqual(['canary.yml', 'deploy-on-merge.yml', 'pr-preview.yml'])
+  it('are deploy-on-merge, PR preview, canary and Helm', () => {
+    expect(workflows.map(([f]) => f).sort()).toEqual(['canary.yml', 'deploy-on-merge.yml', 'helm.yml', 'pr-preview.yml'])
   })
 
   const steps = workflows.flatMap(([file, wf]) =>
@@ -62,6 +62,12 @@ describe('example workflows', () => {
     const allowed = new Set(['contents', 'pull-requests', ...(records ? ['deployments'] : []), ...(builds ? ['packages'] : [])])
     expect(Object.keys(permissions).filter(k => !allowed.has(k))).toEqual([])
     expect(Object.values(permissions).every(v => v === 'read' || v === 'write')).toBe(true)
+  })
+
+  it.each(steps.filter(([, step]) => step.with?.chart))('%s: the chart directory and values files it names exist', (_name, step) => {
+    const root = new URL('../../', import.meta.url)
+    expect(existsSync(new URL(`${String(step.with!.chart)}/Chart.yaml`, root))).toBe(true)
+    for (const f of readSettings(name => resolved(step.with?.[name] ?? '')).chart!.values) expect([f, existsSync(new URL(f, root))]).toEqual([f, true])
   })
 
   it.each(workflows)('%s: declares permissions at the top', (_file, wf) => {

@@ -5,9 +5,11 @@
 // duplicates and run through the policy preflight (enforce fails here, before any apply).
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
+import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import { familiarName, type ImageRef, isDigest, pinned, repository, sameRepository } from '../image/reference.js'
+import { type Capabilities, type Hook, hookNames, renderChart } from './chart.js'
 import { type ImageEntry, nameRegexWarning, readImages, setImage, splitKustomizeImage, type SetImage } from './kustomize.js'
 import { assertNoDuplicates, loadManifests } from './load.js'
 import { type PinChange, pinImages } from './pin.js'
@@ -34,6 +36,10 @@ export interface ManifestsResult {
   /** already emitted as warnings; meant for the report */
   warnings: string[]
   findings: Finding[]
+  /** chart hooks (pinned like the release), run by the deliver stage around the rollout */
+  hooks: Hook[]
+  /** what the chart input rendered, for the report */
+  chart?: { name: string; version: string; release: string; source: string; values: string[]; upgrade: boolean }
 }
 
 export interface ManifestsOptions {
@@ -41,9 +47,11 @@ export interface ManifestsOptions {
   cwd?: string
   /** where warnings and policy annotations go (default @actions/core) */
   sink?: AnnotationSink
+  /** what rendering a chart needs from the cluster: the release namespace, capabilities, whether the release exists */
+  chart?: { namespace: string; capabilities?: Capabilities; exists?: (documents: Manifest[]) => Promise<boolean>; helm?: string }
 }
 
-export type ManifestSettings = Pick<Settings, 'kustomize' | 'manifests' | 'imageName' | 'policy'>
+export type ManifestSettings = Pick<Settings, 'kustomize' | 'manifests' | 'imageName' | 'policy'> & Partial<Pick<Settings, 'chart'>>
 
 /**
  * Loads, pins, renders and checks. With `image` undefined (deploying what the manifests say)
@@ -117,13 +125,29 @@ export async function renderManifests(
     documents.push(...fallback.documents)
   }
 
+  const hooks: Hook[] = []
+  let chart: ManifestsResult['chart']
+  if (settings.chart) {
+    const c = settings.chart
+    const rendered = await renderChart(c, { cwd, namespace: options.chart?.namespace ?? 'default', ...options.chart, log: line => core.info(line) })
+    chart = { name: rendered.name, version: rendered.version, release: rendered.release, source: c.chart, values: c.values, upgrade: rendered.upgrade }
+    core.info(`Chart ${rendered.name} ${rendered.version} as release ${rendered.release} (${rendered.upgrade ? 'upgrade' : 'install'}): ${rendered.documents.length} objects, ${rendered.hooks.length} hooks${rendered.hooks.length ? ` (${hookNames(rendered.hooks)})` : ''}`)
+    // Hooks run the app's image too (a migration Job), so they are pinned like the release.
+    const all = [...rendered.documents, ...rendered.hooks.map(h => h.manifest)]
+    const result = to ? pinImages(all, names, to) : { documents: all, changes: [], matched: 0 }
+    documents.push(...result.documents.slice(0, rendered.documents.length))
+    rendered.hooks.forEach((h, i) => hooks.push({ ...h, manifest: result.documents[rendered.documents.length + i] }))
+    pinnedChanges.push(...result.changes)
+    matched += result.matched
+  }
+
   if (to && !matched)
-    warn(`nothing pinned: no container image in the manifests or overlays names ${names.map(n => `'${n}'`).join(' or ')}; set image-name to the name your manifests use`)
+    warn(`nothing pinned: no container image in the manifests or overlays${settings.chart ? ' or chart' : ''} names ${names.map(n => `'${n}'`).join(' or ')}; set image-name to the name your manifests use`)
 
   assertNoDuplicates(documents)
   const findings = settings.policy === 'off' ? [] : checkPolicy(documents)
   warnings.push(...reportPolicy(settings.policy, findings, sink))
-  return { documents, pinned: pinnedChanges, overlays, warnings, findings }
+  return { documents, pinned: pinnedChanges, overlays, warnings, findings, hooks, ...(chart ? { chart } : {}) }
 }
 
 /**

@@ -71,16 +71,19 @@ export function kustomizeMessage(stderr: string): string {
   return oneLine(stderr).replace(/^(error|Error): /, '')
 }
 
-interface RunResult {
+export interface RunResult {
   code: number
   stdout: string
   stderr: string
+  /** the program is not on PATH */
   missing: boolean
 }
 
-function run(file: string, args: string[]): Promise<RunResult> {
+/** Runs a renderer (kustomize, kubectl, helm) without a shell; never rejects. */
+export function run(file: string, args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
   return new Promise(resolve => {
-    execFile(file, args, { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+    // env explicitly: what this module sees as process.env (a test sandbox's too) is what the tool gets.
+    execFile(file, args, { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8', cwd: opts.cwd, env: process.env }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
       resolve({ code, stdout, stderr, missing: (error as NodeJS.ErrnoException | null)?.code === 'ENOENT' })
     })

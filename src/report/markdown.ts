@@ -98,6 +98,11 @@ function overview(r: DeployReport): string {
     rows.push(['Digest', code(r.image.digest)])
   }
   if (r.previousImage) rows.push(['Previous image', code(r.previousImage)])
+  if (r.chart) {
+    const values = r.chart.values.length ? `, values ${r.chart.values.map(v => code(v)).join(', ')}` : ''
+    const hooks = r.chart.hooks.length ? `, hooks ${r.chart.hooks.map(h => `${code(h.resource)} ${h.event} ${h.ok ? 'ok' : 'failed'}`).join(', ')}` : ''
+    rows.push(['Chart', `${code(`${r.chart.name} ${r.chart.version}`)} from ${code(r.chart.source)} as release ${code(r.chart.release)}${values}${hooks}`])
+  }
   rows.push(['Environment', inline(r.environment, 200)])
   if (r.namespace) rows.push(['Namespace', code(r.namespace)])
   if (r.url) rows.push(['URL', link(r.url)])

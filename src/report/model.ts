@@ -78,6 +78,8 @@ export interface DeployReport {
   /** blue-green: the Service switched, from which colour to which, and whether it went back */
   blueGreen?: { service: string; from?: string; to: string; switched: boolean; switchedBack?: boolean }
   diff?: string
+  /** the Helm chart rendered (chart input), and the hooks it ran */
+  chart?: { name: string; version: string; release: string; source: string; values: string[]; hooks: { resource: string; event: string; ok: boolean; deleted: boolean }[] }
   warnings: string[]
   /** commit and run link, filled from the GitHub context */
   commit?: string

@@ -2,7 +2,7 @@
 # Builds the local stack's binaries from the Go modules under test/stack/go into a cache outside
 # the repository, one file per module keyed by a hash of that module's files, so a warm machine
 # rebuilds nothing and a changed pin rebuilds only its own binary.
-#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize ...]   (default: all)
+#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|helm ...]   (default: all)
 # Prints the path of each binary. Cold build on 2 cores: see README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +30,10 @@ build_one() {
     kustomize) pkg=sigs.k8s.io/kustomize/kustomize/v5 ;;
     buildx) pkg=github.com/docker/buildx/cmd/buildx
       ldflags="-X github.com/docker/buildx/version.Version=v0.36.1" ;;
-    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize)" >&2; return 2 ;;
+    # Charts may pin helm's version (.Capabilities.HelmVersion); say the real one, not "v4.3".
+    helm) pkg=helm.sh/helm/v4/cmd/helm
+      ldflags="-X helm.sh/helm/v4/internal/version.version=v4.3.2 -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
+    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, helm)" >&2; return 2 ;;
   esac
   local start=$SECONDS
   echo "build.sh: building $name (cold builds take minutes; later runs reuse $out)" >&2
@@ -40,7 +43,7 @@ build_one() {
   echo "$out"
 }
 
-[ $# -gt 0 ] || set -- etcd kwok buildx kustomize kube
+[ $# -gt 0 ] || set -- etcd kwok buildx kustomize helm kube
 # One build at a time per cache: a second caller waits and then finds the binaries built.
 exec 8>"$cache/.build.lock"
 flock -n 8 || { echo "build.sh: another build.sh is running; waiting for it (up to 1h)" >&2; flock -w 3600 8; } ||

@@ -48,13 +48,17 @@ build_binaries() {
   mkdir -p "$LOGS"
   local out
   # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
-  out=$("$here/build.sh" kube etcd kwok buildx kustomize 2> >(tee -a "$LOGS/build.log" >&2)) ||
+  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm 2> >(tee -a "$LOGS/build.log" >&2)) ||
     die "building the stack binaries failed (see $LOGS/build.log)" build
   KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
   ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
   KWOK_BIN=$(grep '/bin/kwok-' <<<"$out")
   BUILDX_BIN=$(grep '/bin/buildx-' <<<"$out")
   KUSTOMIZE_BIN=$(grep '/bin/kustomize-' <<<"$out")
+  HELM_BIN=$(grep '/bin/helm-' <<<"$out")
+  # The action finds helm on PATH as `helm`: tests put $STATE/bin first in the action's PATH.
+  mkdir -p "$STATE/bin"
+  [ "$(readlink "$STATE/bin/helm" 2>/dev/null)" = "$HELM_BIN" ] || ln -sfn "$HELM_BIN" "$STATE/bin/helm"
 }
 
 # Before starting anything: every port a stopped component needs must be free, so a clash is
@@ -366,7 +370,8 @@ write_env() {
   "caFile": "$PKI/ca.crt",
   "stateDir": "$STATE",
   "podReadyDelayMs": $READY_DELAY_MS,
-  "kustomize": "$KUSTOMIZE_BIN"
+  "kustomize": "$KUSTOMIZE_BIN",
+  "helm": "$STATE/bin/helm"
 }
 EOF
   mv "$STATE/env.json.tmp" "$STATE/env.json"
@@ -380,6 +385,7 @@ export KUBE_SHIP_AUTH_PASSWORD=$AUTH_PASSWORD
 export KUBE_SHIP_RESTRICTED_KUBECONFIG=$DEPLOYER_KUBECONFIG
 export KUBE_SHIP_SERVER=$SERVER
 export KUBE_SHIP_STATE=$STATE
+export KUBE_SHIP_HELM=$STATE/bin/helm
 EOF
 }
 

@@ -383,7 +383,9 @@ class PodWatch {
     if (!ref) return undefined
     // Until the controller has observed the current spec, its revision fields still name the
     // previous rollout (right after a rollback, the broken one): attribute nothing yet.
+    // Jobs have no observedGeneration (their pods are matched by the Job's uid instead).
     const observed = (o: KubeObject): boolean =>
+      o.kind === 'Job' ||
       Number((o as { status?: { observedGeneration?: number } }).status?.observedGeneration ?? 0) >= Number(o.metadata.generation ?? 0)
     const find = (kind: string, name: string) =>
       this.tracked.find(t => t.target.kind === kind && t.target.namespace === ns && t.target.name === name && t.obj && observed(t.obj))
