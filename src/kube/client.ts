@@ -273,11 +273,20 @@ export function kube(config: KubeConfig): Kube {
 export async function checkConnection(config: KubeConfig, signal?: AbortSignal): Promise<string> {
   const k = kube(config)
   const timeout = AbortSignal.timeout(15_000)
+  // Retried like every request; when the 15 s run out, the last failure is the better line
+  // (a refused connection names the address to check, a bare timeout names nothing).
+  let last: unknown
+  const all = signal ? AbortSignal.any([signal, timeout]) : timeout
   try {
-    const v = await k.request<{ gitVersion?: string }>('GET', '/version', { signal: signal ? AbortSignal.any([signal, timeout]) : timeout })
+    const v = await withRetry(() => k.request<{ gitVersion?: string }>('GET', '/version', { signal: all, retry: false }), {
+      method: 'GET',
+      signal: all,
+      classify,
+      onRetry: err => void (last = err)
+    })
     return v.gitVersion ?? 'unknown'
   } catch (err) {
-    if (timeout.aborted) throw new DeployError(`the API server ${k.server} did not answer within 15s`, { input: 'kubeconfig' })
+    if (timeout.aborted) throw last instanceof DeployError ? last : new DeployError(`the API server ${k.server} did not answer within 15s`, { input: 'kubeconfig' })
     if (err instanceof ApiError && err.code === 401)
       throw new DeployError(`the API server ${k.server} rejected the credentials of context '${config.getCurrentContext()}' (401)`, {
         input: 'kubeconfig',
