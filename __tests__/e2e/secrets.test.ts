@@ -11,7 +11,11 @@ import type { AddressInfo } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parse } from 'yaml'
+import { getOctokit } from '@actions/github'
 import { startGitHub, type GitHubStandIn } from '../../test/github/server.js'
+import { registerSecret } from '../../src/redact.js'
+import { publishReport } from '../../src/report/index.js'
+import { type DeployReport, newReport } from '../../src/report/model.js'
 import { errorLines, runAction, type ActionRun } from './action.js'
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, run, stack } from './stack.js'
 
@@ -314,5 +318,54 @@ describe('a kustomize render error', () => {
     expect(errors[0]).toContain('missing.yaml')
     expect(errors[0]).not.toContain(checkout)
     expect(errors[0].length).toBeLessThan(400)
+  })
+})
+
+describe('log tails of crashing containers and the PR comment', () => {
+  // The report stage in-process against the stand-in: kwok pods have no logs, so the log tail is
+  // the one a real kubelet would have served, and it carries a registered secret.
+  const dbPassword = fresh('dbpass')
+  const tail = [`connecting to postgres://app:${dbPassword}@db:5432/app`, 'FATAL: password authentication failed']
+  const report = (): DeployReport => {
+    const r = newReport({ environment: 'logs', mode: 'deploy', strategy: 'rolling', status: 'failed', error: 'Deployment/web: CrashLoopBackOff' })
+    r.diagnostics.push({ resource: 'Pod/team-a/web-1', reason: 'CrashLoopBackOff', message: 'back-off restarting', events: ['Warning BackOff: restarting failed container'], logTail: tail })
+    return r
+  }
+  const context = (number: number, commentLogs: boolean) => ({
+    github: {
+      eventName: 'pull_request',
+      sha: 'c'.repeat(40),
+      repo: { owner, repo: name },
+      payload: { action: 'synchronize', number, pull_request: { number, head: { ref: 'feature/l', sha: 'c'.repeat(40) } } },
+      serverUrl: 'https://github.com',
+      runId: 91,
+      runAttempt: 1
+    },
+    octokit: getOctokit('ghs_test_token', { baseUrl: gh.url }),
+    settings: { comment: 'auto' as const, githubToken: 'ghs_test_token', preview: false, mode: 'deploy' as const, githubDeployment: false, commentLogs }
+  })
+  let summaryFile: string
+  beforeAll(() => {
+    registerSecret(dbPassword)
+    summaryFile = path.join(checkout, 'summary.md')
+    process.env.GITHUB_STEP_SUMMARY = summaryFile
+  })
+
+  it.each([
+    ['by default the comment links to the run, the summary has the (masked) tail', false],
+    ['comment-logs: true puts the (masked) tail in the comment too', true]
+  ])('%s', async (_, commentLogs) => {
+    const number = randomInt(100_000, 999_999)
+    gh.addPull(owner, name, { number, head: { ref: 'feature/l', sha: 'c'.repeat(40) } })
+    fs.writeFileSync(summaryFile, '')
+    await publishReport(report(), context(number, commentLogs))
+    const [comment] = gh.commentsOn(owner, name, number).map(c => c.body)
+    const summary = fs.readFileSync(summaryFile, 'utf8')
+    expect(summary).toContain('connecting to postgres://app:***@db:5432/app')
+    expect(comment.includes('FATAL: password authentication failed')).toBe(commentLogs)
+    if (!commentLogs) expect(comment).toContain('Log tail (2 lines): in the job summary and log of <a href="https://github.com/acme/vault/actions/runs/91">the run</a>')
+    expect(comment).toContain('Warning BackOff')
+    expectAbsent({ summary, comment }, [dbPassword])
+    expect(gh.violations).toEqual([])
   })
 })
