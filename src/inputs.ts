@@ -41,6 +41,8 @@ export interface Settings {
   buildArgs: string[]
   /** `secrets` (id=value) then `secret-files` (id=path); values are masked when read */
   buildSecrets: BuildSecret[]
+  /** buildx --network for RUN steps */
+  network?: string
   platforms: string[]
   tags: string[]
   labels: string[]
@@ -157,6 +159,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     file: text('file'),
     buildArgs: lines('build-args'),
     buildSecrets,
+    network: text('network'),
     platforms: list('platforms'),
     tags: list('tags'),
     labels: lines('labels'),

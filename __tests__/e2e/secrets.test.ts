@@ -230,11 +230,12 @@ func main() {
     const sha = (s: string) => createHash('sha256').update(s).digest('hex')
     fs.writeFileSync(
       path.join(dir(), 'Dockerfile'),
-      `FROM scratch\nCOPY check /check\nRUN --network=none --mount=type=secret,id=npm,required=true --mount=type=secret,id=netrc,required=true ["/check", "npm", "${sha(value)}", "netrc", "${sha(fileValue)}"]\n`
+      `FROM scratch\nCOPY check /check\nRUN --mount=type=secret,id=npm,required=true --mount=type=secret,id=netrc,required=true ["/check", "npm", "${sha(value)}", "netrc", "${sha(fileValue)}"]\n`
     )
     fs.writeFileSync(path.join(checkout, 'netrc.txt'), fileValue, { mode: 0o600 })
     ok = await runAction(
-      { image: image(), context: 'build', tags: 'ok', secrets: `npm=${value}`, 'secret-files': 'netrc=netrc.txt' },
+      // the stack's dockerd has no bridge network: RUN steps need network none
+      { image: image(), context: 'build', tags: 'ok', network: 'none', secrets: `npm=${value}`, 'secret-files': 'netrc=netrc.txt' },
       { env: { DOCKER_HOST: stack().dockerHost, GITHUB_SHA: 'b'.repeat(40) }, cwd: checkout }
     )
   })
@@ -247,7 +248,7 @@ func main() {
 
   it('fails when the secret is not the one the RUN step expects (the check is real)', async () => {
     const bad = await runAction(
-      { image: image(), context: 'build', tags: 'bad', secrets: `npm=${fresh('wrong')}`, 'secret-files': 'netrc=netrc.txt' },
+      { image: image(), context: 'build', tags: 'bad', network: 'none', secrets: `npm=${fresh('wrong')}`, 'secret-files': 'netrc=netrc.txt' },
       { env: { DOCKER_HOST: stack().dockerHost, GITHUB_SHA: 'b'.repeat(40) }, cwd: checkout }
     )
     expect(bad.code).not.toBe(0)

@@ -184,8 +184,9 @@ describe('pod log tails and the PR comment', () => {
 
 describe('build secrets', () => {
   it('pass as --secret id=…,src=… with values in files, never on the command line', () => {
-    const s = readSettings(name => ({ image: '127.0.0.1:5310/team/web', tags: 'v1', secrets: 'npm_token=tok-VALUE-123\ngh="quoted secret"', 'secret-files': 'netrc=/home/u/.netrc' })[name] ?? '')
+    const s = readSettings(name => ({ image: '127.0.0.1:5310/team/web', tags: 'v1', secrets: 'npm_token=tok-VALUE-123\ngh="quoted secret"', 'secret-files': 'netrc=/home/u/.netrc', network: 'none' })[name] ?? '')
     const plan = buildPlan(s, s.image!, {}, '/run/tmp/m.json')
+    expect(plan.args.slice(plan.args.indexOf('--network'), plan.args.indexOf('--network') + 2)).toEqual(['--network', 'none'])
     const i = plan.args.indexOf('--secret')
     expect(plan.args.slice(i, i + 6)).toEqual(['--secret', 'id=npm_token,src=/run/tmp/secret-0', '--secret', 'id=gh,src=/run/tmp/secret-1', '--secret', 'id=netrc,src=/home/u/.netrc'])
     expect(plan.secretFiles).toEqual([

@@ -43,6 +43,7 @@ export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metad
   args.push('--provenance=false')
   if (s.file) args.push('--file', s.file)
   for (const a of s.buildArgs) args.push('--build-arg', a)
+  if (s.network) args.push('--network', s.network)
   const secretFiles: BuildPlan['secretFiles'] = []
   s.buildSecrets.forEach((secret, i) => {
     let src: string
