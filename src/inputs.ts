@@ -4,6 +4,7 @@ import * as core from '@actions/core'
 import { DeployError } from './errors.js'
 import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
 import { checkNamespace } from './preview/index.js'
+import { redactUrl, registerSecret, urlSecrets } from './redact.js'
 
 export type Mode = 'deploy' | 'diff' | 'cleanup'
 export type Strategy = 'rolling' | 'canary' | 'blue-green'
@@ -30,11 +31,18 @@ export interface CanaryStep {
   pauseMs: number
 }
 
+/** A build secret for `docker buildx build --secret`: a value, or a file the runner has. */
+export type BuildSecret = { id: string; value: string } | { id: string; file: string }
+
 export interface Settings {
   image?: ImageRef
   context: string
   file?: string
   buildArgs: string[]
+  /** `secrets` (id=value) then `secret-files` (id=path); values are masked when read */
+  buildSecrets: BuildSecret[]
+  /** buildx --network for RUN steps */
+  network?: string
   platforms: string[]
   tags: string[]
   labels: string[]
@@ -79,6 +87,8 @@ export interface Settings {
   previewNamespace: string
   githubToken?: string
   comment: CommentMode
+  /** pod log tails in the PR comment too (they are always in the job log and summary) */
+  commentLogs: boolean
   /** record a GitHub Deployment (the job's `environment:` key makes its own) */
   githubDeployment: boolean
 }
@@ -96,11 +106,13 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
       .filter(Boolean)
 
   const password = text('registry-password')
-  if (password) core.setSecret(password)
+  registerSecret(password)
+  // The kubeconfig's credentials are masked one by one when it is loaded (kube/credentials.ts);
+  // masking the whole text would mask each of its lines instead.
   const kubeconfig = text('kubeconfig')
-  if (kubeconfig) core.setSecret(kubeconfig)
   const token = text('github-token')
-  if (token) core.setSecret(token)
+  registerSecret(token)
+  const buildSecrets = [...lines('secrets').map(l => parseBuildSecret(l, 'secrets')), ...lines('secret-files').map(l => parseBuildSecret(l, 'secret-files'))]
 
   const imageText = text('image')
   let image: ImageRef | undefined
@@ -123,8 +135,21 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
       input: username ? 'registry-password' : 'registry-username'
     })
 
+  const push = bool(get, 'push', true)
+  const mode = choice(get, 'mode', ['deploy', 'diff', 'cleanup'], 'deploy')
+  // A build that is not pushed has no registry digest: deploying the local image ID would pin
+  // every container to an image no node can pull.
+  if (!push && image && !digest && mode !== 'cleanup' && (text('kustomize') || text('manifests')))
+    throw new DeployError("push is false, so the image is not pushed and there is no digest to deploy; set push: true, pass 'digest', or leave out kustomize/manifests to only build", { input: 'push' })
+
   const timeoutMs = parseDuration(get('timeout') || '10m', 'timeout')
+  if (timeoutMs === 0) throw new DeployError(`'${get('timeout').trim()}' is no time at all; give the deadline for the run, e.g. 10m`, { input: 'timeout' })
   const canaryPauseMs = parseDuration(get('canary-pause') || '30s', 'canary-pause')
+  const imageName = text('image-name')
+  if (imageName) checkImageName(imageName)
+  const canaryHeader = text('canary-header') ?? 'X-Canary'
+  if (!HEADER_NAME.test(canaryHeader))
+    throw new DeployError(`'${canaryHeader}' is not an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~, no spaces or colons)`, { input: 'canary-header' })
 
   const environment = text('environment') ?? 'production'
   if (text('canary-metrics') && !text('prometheus-url'))
@@ -135,19 +160,21 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     context: text('context') ?? '.',
     file: text('file'),
     buildArgs: lines('build-args'),
+    buildSecrets,
+    network: text('network'),
     platforms: list('platforms'),
     tags: list('tags'),
     labels: lines('labels'),
     cacheFrom: lines('cache-from'),
     cacheTo: lines('cache-to'),
-    push: bool(get, 'push', true),
+    push,
     digest,
     registryUsername: username,
     registryPassword: password,
 
     kustomize: lines('kustomize'),
     manifests: lines('manifests'),
-    imageName: text('image-name'),
+    imageName,
     policy: choice(get, 'policy', ['off', 'warn', 'enforce'], 'warn'),
     writeBack: choice(get, 'write-back', ['none', 'commit', 'pull-request'], 'none'),
     chart: readChart(get, lines),
@@ -155,7 +182,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     kubeconfig,
     contextName: text('context-name'),
     namespace: optionalNamespace(text('namespace')),
-    mode: choice(get, 'mode', ['deploy', 'diff', 'cleanup'], 'deploy'),
+    mode,
     timeoutMs,
     rollbackOnFailure: bool(get, 'rollback-on-failure', true),
     health: lines('health-url').map(parseHealth),
@@ -167,7 +194,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     trafficRouter: choice(get, 'traffic-router', ['nginx', 'gateway-api'], 'nginx'),
     ingress: text('ingress'),
     httpRoute: text('http-route'),
-    canaryHeader: text('canary-header') ?? 'X-Canary',
+    canaryHeader,
     canaryMetrics: lines('canary-metrics').map(parseMetricCheck),
     prometheusUrl: text('prometheus-url'),
 
@@ -177,6 +204,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     previewNamespace: text('preview-namespace') ?? 'pr-{number}',
     githubToken: token,
     comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto'),
+    commentLogs: bool(get, 'comment-logs', false),
     githubDeployment: bool(get, 'github-deployment', true)
   }
 }
@@ -210,20 +238,70 @@ function bool(get: InputReader, name: string, fallback: boolean): boolean {
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
-/** Go-style durations ('90s', '1m30s', '2h') or bare seconds ('45'). */
+/** The longest delay a Node timer holds (2^31-1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Go-style durations ('90s', '1m30s', '2h') or bare seconds ('45'), at most MAX_TIMER_MS. */
 export function parseDuration(raw: string, input: string): number {
   const value = raw.trim()
-  if (/^\d+$/.test(value)) return Number(value) * 1000
   const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
-  if (!value || parts.map(p => p[0]).join('') !== value)
+  if (!/^\d+$/.test(value) && (!value || parts.map(p => p[0]).join('') !== value))
     throw new DeployError(`'${raw}' is not a duration; use e.g. 90s, 5m, 1m30s`, { input })
-  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]], 0))
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * UNITS[p[2]], 0))
+  if (!(ms <= MAX_TIMER_MS)) throw new DeployError(`'${value}' is longer than a timer can wait (at most 596h, about 24 days)`, { input })
+  return ms
 }
 
-function parseHealth(line: string): HealthCheck {
-  const m = /^(https?:\/\/\S+?)(?:=(\d{3}))?$/.exec(line)
-  if (!m) throw new DeployError(`'${line}' is not URL or URL=STATUS with an http(s) URL`, { input: 'health-url' })
-  return { url: m[1], status: m[2] ? Number(m[2]) : undefined }
+/** RFC 7230 token: what an HTTP header name may be. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A host a request can go to: DNS labels (IPv4 included) or a bracketed IPv6 address. */
+const URL_HOST = /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?|\[[0-9a-f:.]+\])$/i
+
+/** 'URL' or 'URL=STATUS'; the URL must parse and name a host, so nothing deploys on a typo. */
+export function parseHealth(line: string): HealthCheck {
+  const bad = (why: string): DeployError => new DeployError(`'${redactUrl(line)}' is not URL or URL=STATUS with an http(s) URL: ${why}`, { input: 'health-url' })
+  const split = /^(\S+?)(?:=(\d{3}))?$/.exec(line)
+  if (!split) throw bad('it contains white space')
+  // '=200' is a status only when what is before it is a URL ('https://=200' is not 'https://')
+  const [raw, status] = URL.canParse(split[1]) ? [split[1], split[2]] : [line, undefined]
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw bad('it does not parse as a URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`the scheme is ${url.protocol.replace(/:$/, '')}`)
+  if (!/^https?:\/\//i.test(raw)) throw bad('it needs // after the scheme')
+  if (!URL_HOST.test(url.hostname)) throw bad(`'${url.hostname}' is not a host name`)
+  // A password or token in the URL is a secret like any other.
+  for (const value of urlSecrets(raw)) registerSecret(value)
+  return { url: raw, status: status ? Number(status) : undefined }
+}
+
+/** image-name is what the manifests call the image: a repository name, without tag or digest. */
+function checkImageName(name: string): void {
+  let ref: ImageRef
+  try {
+    ref = parseReference(name)
+  } catch (err) {
+    throw new DeployError(`'${name}' is not an image name: ${(err as ReferenceError).message}`, { input: 'image-name' })
+  }
+  if (ref.tag || ref.digest) throw new DeployError(`'${name}' carries a ${ref.digest ? 'digest' : 'tag'}; give the name the manifests use, without it`, { input: 'image-name' })
+}
+
+/** 'id=value' (secrets) or 'id=path' (secret-files), as docker/build-push-action reads them. */
+export function parseBuildSecret(line: string, input: 'secrets' | 'secret-files'): BuildSecret {
+  const eq = line.indexOf('=')
+  const id = eq > 0 ? line.slice(0, eq).trim() : ''
+  const rest = eq > 0 ? line.slice(eq + 1) : ''
+  // the id is shown; the line never is, as it may be the value itself
+  if (!id || !/^[A-Za-z0-9_.-]+$/.test(id) || !rest)
+    throw new DeployError(`a line is not ${input === 'secrets' ? 'ID=VALUE' : 'ID=PATH'}${id && /^[A-Za-z0-9_.-]+$/.test(id) ? ` (id '${id}' has nothing after '=')` : ' with an ID of letters, digits, ., _ or -'}`, { input })
+  if (input === 'secret-files') return { id, file: rest.trim() }
+  // a quoted value (as build-push-action allows) keeps what is inside the quotes
+  const value = /^(["']).*\1$/s.test(rest) ? rest.slice(1, -1) : rest
+  registerSecret(value)
+  return { id, value }
 }
 
 /**

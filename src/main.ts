@@ -59,7 +59,7 @@ export async function run(): Promise<void> {
     const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(), report)), cancel.signal)
     if (!s.kustomize.length && !s.manifests.length && !s.chart) {
       if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
-      core.info('No kustomize or manifests input: the image is pushed and nothing is deployed')
+      core.info(`No kustomize or manifests input: the image is ${s.push ? 'pushed' : 'built'} and nothing is deployed`)
       facts.completed = true
       return
     }
@@ -81,6 +81,8 @@ export async function run(): Promise<void> {
     report.pinned = rendered.pinned
     report.warnings.push(...rendered.warnings)
     const documents = preview ? previewManifests(rendered.documents, preview) : rendered.documents
+    // Secret values are masked in the log before anything can echo one
+    ;(await import('./kube/diff.js')).registerSecretValues(documents.map(d => d.object))
 
     const { kube, loadKubeConfig } = await import('./kube/client.js')
     const kc = loadKubeConfig(s)

@@ -7,6 +7,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 const repo = path.resolve(import.meta.dirname, '../..')
+/** The bundle to run: dist/ by default; KUBE_SHIP_DIST names another build of it (a branch's, in a temp dir). */
+const entry = path.join(process.env.KUBE_SHIP_DIST ?? path.join(repo, 'dist'), 'index.js')
 
 export interface ActionRun {
   code: number
@@ -71,7 +73,7 @@ export async function runAction(inputs: Record<string, string>, opts: RunOptions
 
 function step(env: NodeJS.ProcessEnv, cwd: string, cancel?: RunOptions['cancel']): Promise<{ code: number; log: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(repo, 'scripts/node24'), [path.join(repo, 'dist/index.js')], { cwd, env, timeout: 280_000 })
+    const child = spawn(path.join(repo, 'scripts/node24'), [entry], { cwd, env, timeout: 280_000 })
     let log = ''
     const timers: NodeJS.Timeout[] = []
     const onData = (d: Buffer): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { parseCanarySteps, parseDuration, readSettings } from '../../src/inputs.js'
+import { MAX_TIMER_MS, parseBuildSecret, parseCanarySteps, parseDuration, parseHealth, readSettings } from '../../src/inputs.js'
 import { DeployError } from '../../src/errors.js'
 import { errorLine } from './error-line.js'
 
@@ -29,12 +29,64 @@ describe('readSettings', () => {
     [{ digest: 'sha256:' + 'b'.repeat(64) }, "input 'digest': a digest needs the repository"],
     [{ 'registry-username': 'u' }, "input 'registry-password': registry-username and registry-password must be given together"],
     [{ 'health-url': 'ftp://x' }, "input 'health-url': 'ftp://x' is not URL or URL=STATUS"],
-    [{ 'canary-steps': '50,25' }, "input 'canary-steps': weights must rise: 50 then 25"]
+    [{ 'canary-steps': '50,25' }, "input 'canary-steps': weights must rise: 50 then 25"],
+    [{ timeout: '0' }, "input 'timeout': '0' is no time at all"],
+    [{ timeout: '0s' }, "input 'timeout': '0s' is no time at all"],
+    [{ timeout: '1000h' }, "input 'timeout': '1000h' is longer than a timer can wait"],
+    [{ timeout: '9999h' }, "input 'timeout': '9999h' is longer than a timer can wait"],
+    [{ timeout: '99999999999' }, "input 'timeout': '99999999999' is longer than a timer can wait"],
+    [{ 'canary-pause': '1000h' }, "input 'canary-pause': '1000h' is longer than a timer can wait"],
+    [{ 'canary-steps': '10:1000h' }, "input 'canary-steps': '1000h' is longer than a timer can wait"],
+    [{ 'health-url': 'http://[::1' }, "input 'health-url': 'http://[::1' is not URL or URL=STATUS with an http(s) URL: it does not parse"],
+    [{ 'health-url': 'https://=200' }, "input 'health-url': 'https://=200' is not URL or URL=STATUS with an http(s) URL: '=200' is not a host name"],
+    [{ 'health-url': 'http:/x/y' }, "input 'health-url': 'http:/x/y' is not URL or URL=STATUS with an http(s) URL: it needs //"],
+    [{ 'health-url': 'http://a b' }, "input 'health-url': 'http://a b' is not URL or URL=STATUS with an http(s) URL: it contains white space"],
+    // a bad URL's message shows no password
+    [{ 'health-url': 'http://u:hunter22@=x/' }, "input 'health-url': 'http://***@=x/' is not URL"],
+    [{ 'canary-header': 'X Canary' }, "input 'canary-header': 'X Canary' is not an HTTP header name"],
+    [{ 'canary-header': 'X-Canary:' }, "input 'canary-header': 'X-Canary:' is not an HTTP header name"],
+    [{ 'canary-header': 'Ünicode' }, "input 'canary-header': 'Ünicode' is not an HTTP header name"],
+    [{ 'image-name': 'Bad Name' }, "input 'image-name': 'Bad Name' is not an image name"],
+    [{ 'image-name': 'registry.example/web:v1' }, "input 'image-name': 'registry.example/web:v1' carries a tag"],
+    [{ image: `app@md5:${'a'.repeat(32)}` }, "input 'image': 'app@md5:"],
+    [{ image: 'r.io/app', push: 'false', kustomize: 'k8s' }, "input 'push': push is false, so the image is not pushed and there is no digest to deploy"],
+    [{ image: 'r.io/app', push: 'false', manifests: 'k8s/*.yaml', mode: 'diff' }, "input 'push': push is false"],
+    [{ secrets: 'novalue' }, "input 'secrets': a line is not ID=VALUE"],
+    [{ secrets: 'id=' }, "input 'secrets': a line is not ID=VALUE (id 'id' has nothing after '=')"],
+    [{ 'secret-files': 'bad id=/x' }, "input 'secret-files': a line is not ID=PATH"]
   ])('%j fails with one line', (values, prefix) => {
     const line = settingsError(values)
     expect(line.startsWith(prefix)).toBe(true)
     expect(line).not.toContain('\n')
   })
+})
+
+describe('inputs accepted', () => {
+  it.each([
+    [{ timeout: '596h' }, { timeoutMs: 596 * 3_600_000 }],
+    [{ 'canary-pause': '0' }, { canaryPauseMs: 0 }],
+    [{ 'canary-header': "X-Canary_1!#$%&'*+.^`|~" }, { canaryHeader: "X-Canary_1!#$%&'*+.^`|~" }],
+    [{ 'image-name': 'registry.example/demo/web' }, { imageName: 'registry.example/demo/web' }],
+    // push: false is fine when nothing is deployed (an image-only run) or a pushed digest is given
+    [{ image: 'r.io/app', push: 'false' }, { push: false }],
+    [{ image: 'r.io/app', push: 'false', kustomize: 'k8s', digest: 'sha256:' + 'a'.repeat(64) }, { push: false }],
+    [{ 'comment-logs': 'true' }, { commentLogs: true }],
+    [{}, { commentLogs: false, buildSecrets: [] }],
+    [{ secrets: 'token=abc=def\nq="quoted value"', 'secret-files': 'npmrc=/home/u/.npmrc' }, { buildSecrets: [{ id: 'token', value: 'abc=def' }, { id: 'q', value: 'quoted value' }, { id: 'npmrc', file: '/home/u/.npmrc' }] }]
+  ])('%j', (values, expected) => {
+    expect(readSettings(reader(values))).toMatchObject(expected)
+  })
+  it.each([
+    ['http://127.0.0.1:8080/healthz=204', { url: 'http://127.0.0.1:8080/healthz', status: 204 }],
+    ['https://user:pw@web.example.test/h?token=x', { url: 'https://user:pw@web.example.test/h?token=x' }],
+    ['http://[::1]:80/', { url: 'http://[::1]:80/' }],
+    ['http://web.team-a.svc.cluster.local/ready', { url: 'http://web.team-a.svc.cluster.local/ready' }]
+  ])('health-url %s', (line, expected) => expect(parseHealth(line)).toMatchObject(expected))
+  it('a secrets line that fails never shows its value', () => {
+    const line = errorLine(() => parseBuildSecret('no equals sign s3cr3t', 'secrets'))
+    expect(line).not.toContain('s3cr3t')
+  })
+  it('MAX_TIMER_MS is what setTimeout holds', () => expect(MAX_TIMER_MS).toBe(2_147_483_647))
 })
 
 describe('parseDuration', () => {

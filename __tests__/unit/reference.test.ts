@@ -18,7 +18,16 @@ describe('parseReference', () => {
     ['registry:5000/app', { registry: 'registry:5000', path: 'app' }],
     ['Registry.Example/app', { registry: 'Registry.Example', path: 'app' }],
     ['[::1]:5000/app', { registry: '[::1]:5000', path: 'app' }],
-    ['a--b__c/d', { registry: 'docker.io', path: 'a--b__c/d' }]
+    ['a--b__c/d', { registry: 'docker.io', path: 'a--b__c/d' }],
+    // the 255 limit counts the path only (distribution/reference Parse), so a short host adds nothing
+    [`r.io/${'a'.repeat(250)}`, { registry: 'r.io', path: 'a'.repeat(250) }],
+    [`registry.example.com:5000/${'a'.repeat(255)}`, { registry: 'registry.example.com:5000', path: 'a'.repeat(255) }],
+    // only the legacy index.docker.io is Docker Hub's other name; registry-1.docker.io stays itself
+    ['registry-1.docker.io/x', { registry: 'registry-1.docker.io', path: 'x' }],
+    [`app@sha512:${'e'.repeat(128)}`, { registry: 'docker.io', path: 'library/app', digest: `sha512:${'e'.repeat(128)}` }],
+    [`app@sha384:${'e'.repeat(96)}`, { registry: 'docker.io', path: 'library/app', digest: `sha384:${'e'.repeat(96)}` }],
+    // a 64-hex name with a tag is a name (Docker refuses only the bare identifier)
+    [`${'f'.repeat(64)}:v1`, { registry: 'docker.io', path: `library/${'f'.repeat(64)}`, tag: 'v1' }]
   ])('%s', (input, expected) => {
     expect(parseReference(input)).toEqual({ tag: undefined, digest: undefined, ...expected })
   })
@@ -35,7 +44,18 @@ describe('parseReference', () => {
     ['my.repo.com:port/app', /not a registry host/],
     ['-app', /not a valid repository name component/],
     ['a_-b', /not a valid repository name component/],
-    ['x'.repeat(300), /longer than 255/]
+    // Docker Hub names count with their library/ prefix, as ParseNormalizedNamed parses them
+    ['x'.repeat(250), /258 characters; at most 255/],
+    [`r.io/${'a'.repeat(256)}`, /at most 255/],
+    [`app@sha512:${'e'.repeat(64)}`, /not a sha512 digest \(128 lowercase hex/],
+    [`app@md5:${'e'.repeat(32)}`, /'md5' is not a supported digest algorithm/],
+    [`app@sha256:${'E'.repeat(64)}`, /not a sha256 digest/],
+    ['a'.repeat(64), /64 hex characters, which is an image ID/],
+    [' nginx', /white space/],
+    ['nginx ', /white space/],
+    ['ngi nx', /white space/],
+    ['-host.io/app', /not a registry host/],
+    ['[::1/app', /not a valid repository name component|not a registry host/]
   ])('rejects %j', (input, message) => {
     expect(() => parseReference(input)).toThrow(message)
   })

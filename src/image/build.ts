@@ -13,6 +13,8 @@ import { lastErrorLine } from './tool-output.js'
 export interface BuildPlan {
   args: string[]
   tags: string[]
+  /** `secrets` values to write (mode 0600) before buildx runs; argv names only their paths */
+  secretFiles: { path: string; value: string }[]
 }
 
 export interface BuildContext {
@@ -22,8 +24,12 @@ export interface BuildContext {
   sourceUrl?: string
 }
 
-/** The buildx argv for one build; metadataFile receives buildx's JSON. */
-export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metadataFile: string): BuildPlan {
+/**
+ * The buildx argv for one build; metadataFile receives buildx's JSON. Build secrets go as
+ * `--secret id=ID,src=FILE`: a `secrets` value is written to a file in secretDir (never put on
+ * the command line, which the log echoes and `ps` shows), a `secret-files` path is passed as is.
+ */
+export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metadataFile: string, secretDir = path.dirname(metadataFile)): BuildPlan {
   const tags = s.tags.length ? s.tags : ctx.sha ? [ctx.sha.slice(0, 7)] : []
   if (!tags.length) throw new DeployError('no tag to push: give tags, or run where GITHUB_SHA is set', { input: 'tags' })
   const repo = repository(image)
@@ -37,6 +43,17 @@ export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metad
   args.push('--provenance=false')
   if (s.file) args.push('--file', s.file)
   for (const a of s.buildArgs) args.push('--build-arg', a)
+  if (s.network) args.push('--network', s.network)
+  const secretFiles: BuildPlan['secretFiles'] = []
+  s.buildSecrets.forEach((secret, i) => {
+    let src: string
+    if ('file' in secret) src = path.resolve(secret.file)
+    else {
+      src = path.join(secretDir, `secret-${i}`)
+      secretFiles.push({ path: src, value: secret.value })
+    }
+    args.push('--secret', `id=${secret.id},src=${src}`)
+  })
   if (s.platforms.length) args.push('--platform', s.platforms.join(','))
   for (const t of tags) args.push('--tag', `${repo}:${t}`)
   for (const l of labels) args.push('--label', l)
@@ -44,7 +61,7 @@ export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metad
   for (const c of s.cacheTo) args.push('--cache-to', c)
   if (s.push) args.push('--push')
   args.push(s.context)
-  return { args, tags }
+  return { args, tags, secretFiles }
 }
 
 /** containerimage.digest from buildx's metadata JSON; the error says why there is none. */
@@ -71,20 +88,27 @@ export function checkBuildPaths(s: Settings): void {
     throw new DeployError(`build context '${s.context}' is not a directory`, { input: 'context' })
   const file = s.file ?? path.join(s.context, 'Dockerfile')
   if (!fs.existsSync(file)) throw new DeployError(`Dockerfile '${file}' does not exist`, { input: s.file ? 'file' : 'context' })
+  for (const secret of s.buildSecrets)
+    if ('file' in secret && !(fs.existsSync(secret.file) && fs.statSync(secret.file).isFile()))
+      throw new DeployError(`secret '${secret.id}': '${secret.file}' is not a file`, { input: 'secret-files' })
 }
 
-export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext): Promise<{ digest: string; tags: string[] }> {
+/** Builds (and pushes); the digest is the pushed manifest's, absent when push is false. */
+export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext): Promise<{ digest?: string; tags: string[] }> {
   checkBuildPaths(s)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-build-'))
   const metadataFile = path.join(dir, 'metadata.json')
   const plan = buildPlan(s, image, ctx, metadataFile)
   try {
+    // mkdtemp made the directory 0700; each file is readable by this user only, and removed below
+    for (const f of plan.secretFiles) fs.writeFileSync(f.path, f.value, { mode: 0o600 })
     let stderr = ''
     const code = await exec.exec('docker', plan.args, {
       ignoreReturnCode: true,
       listeners: { stderr: data => (stderr = (stderr + data.toString()).slice(-20000)) }
     })
     if (code !== 0) throw new DeployError(`docker buildx build failed: ${lastErrorLine(stderr)}`, { resource: repository(image) })
+    if (!s.push) return { tags: plan.tags }
     const json = fs.existsSync(metadataFile) ? fs.readFileSync(metadataFile, 'utf8') : ''
     return { digest: digestFromMetadata(json, s.push), tags: plan.tags }
   } finally {

@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import type { Settings } from '../inputs.js'
 import type { DeployReport } from '../report/model.js'
-import { type ImageRef, pinned } from './reference.js'
+import { type ImageRef, pinned, repository } from './reference.js'
 import { buildImage, type BuildContext } from './build.js'
 import { dockerConfigCredentials, headManifest, login } from './registry.js'
 
@@ -30,7 +30,16 @@ export async function prepareImage(s: Settings, ctx: BuildContext, report: Deplo
       await login(image.registry, creds)
       core.saveState('docker-logout', image.registry)
     }
-    ;({ digest, tags } = await buildImage(s, image, ctx))
+    if (!s.push) {
+      // buildx reports the local image ID, which no registry has: it is no digest to deploy or
+      // to output (inputs refuses push: false beside manifests, so nothing is deployed here).
+      const built = await buildImage(s, image, ctx)
+      core.info(`Built ${repository(image)} (${built.tags.join(', ')}); push is false, so nothing was pushed and there is no digest`)
+      return undefined
+    }
+    const built = await buildImage(s, image, ctx)
+    digest = built.digest as string // push is true: digestFromMetadata returned one or threw
+    tags = built.tags
     core.info(`Pushed ${pinned(image, digest)}`)
   }
   const result = { ref: image, digest, pinnedRef: pinned(image, digest), tags, built: !s.digest }

@@ -1,7 +1,10 @@
-// Image references with the distribution/reference grammar:
-//   [host[:port]/]path[/path...][:tag][@algo:hex]
-// The first path element is a host only when it has a '.' or ':' or is 'localhost' (Docker's
-// rule), so `my.repo.com:1234/team/app:sha-1` is host+port, not a tag.
+// Image references by the distribution/reference grammar (github.com/distribution/reference):
+//   reference := name [ ":" tag ] [ "@" digest ]      name := [domain "/"] path
+// with Docker's normalisation (ParseNormalizedNamed): the first element is a domain only when it
+// has a '.' or ':', is 'localhost' or has an uppercase letter; `index.docker.io` (the legacy name)
+// becomes docker.io and single Docker Hub names get 'library/'. Nothing else is folded:
+// `registry-1.docker.io/x` stays a repository of its own, as Docker keeps it. The 255-character
+// limit counts the path only, as Parse does; a digest must be one go-digest can verify.
 
 export interface ImageRef {
   /** registry host, with port when given; 'docker.io' when the name has none */
@@ -12,21 +15,28 @@ export interface ImageRef {
   digest?: string
 }
 
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$/
+const COMPONENT = /^[a-z0-9]+(?:(?:[_.]|__|-+)[a-z0-9]+)*$/
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
+const HOST = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`)
 const TAG = /^[\w][\w.-]{0,127}$/
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/
+/** the grammar's digest; go-digest then requires a known algorithm and its exact length */
+const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/
+const ALGORITHMS: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 }
 const SHA256 = /^sha256:[a-f0-9]{64}$/
+const IDENTIFIER = /^[a-f0-9]{64}$/
+/** distribution/reference RepositoryNameTotalLengthMax, compared with the path only */
+const PATH_MAX = 255
 
 export const DOCKER_HUB = 'docker.io'
 
 export class ReferenceError extends Error {}
 
 /** Parses a reference; throws ReferenceError with the reason when it is not one. */
-export function parseReference(input: string): ImageRef {
-  const text = input.trim()
+export function parseReference(text: string): ImageRef {
   if (!text) throw new ReferenceError('image reference is empty')
-  if (text.length > 512) throw new ReferenceError('image reference is longer than 512 characters')
+  if (/\s/.test(text)) throw new ReferenceError(`'${text}' contains white space`)
+  // Docker refuses a bare 64-hex name: it would read as an image ID.
+  if (IDENTIFIER.test(text)) throw new ReferenceError(`'${text}' is 64 hex characters, which is an image ID, not a repository name`)
 
   let rest = text
   let digest: string | undefined
@@ -34,9 +44,7 @@ export function parseReference(input: string): ImageRef {
   if (at >= 0) {
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
-    if (digest.startsWith('sha256:') && !SHA256.test(digest))
-      throw new ReferenceError(`'${digest}' is not a sha256 digest (64 lowercase hex characters)`)
-    if (!DIGEST.test(digest)) throw new ReferenceError(`'${digest}' is not a digest (algorithm:hex)`)
+    checkDigest(digest)
   }
 
   let tag: string | undefined
@@ -48,8 +56,18 @@ export function parseReference(input: string): ImageRef {
   }
 
   const { registry, path } = splitName(rest, text)
-  if (`${registry}/${path}`.length > 255) throw new ReferenceError('repository name is longer than 255 characters')
+  if (path.length > PATH_MAX) throw new ReferenceError(`the repository path is ${path.length} characters; at most ${PATH_MAX} are allowed`)
   return { registry, path, tag, digest }
+}
+
+/** go-digest's rule: algorithm:hex, the algorithm one it knows and the hex of its length. */
+function checkDigest(digest: string): void {
+  const [algorithm, hex = ''] = digest.split(':')
+  const length = ALGORITHMS[algorithm]
+  if (length && (hex.length !== length || !/^[a-f0-9]+$/.test(hex)))
+    throw new ReferenceError(`'${digest}' is not a ${algorithm} digest (${length} lowercase hex characters)`)
+  if (!DIGEST.test(digest)) throw new ReferenceError(`'${digest}' is not a digest (algorithm:hex)`)
+  if (!length) throw new ReferenceError(`'${algorithm}' is not a supported digest algorithm (sha256, sha384, sha512)`)
 }
 
 function splitName(name: string, whole: string): { registry: string; path: string } {
@@ -60,7 +78,7 @@ function splitName(name: string, whole: string): { registry: string; path: strin
   let registry = hasHost ? first : DOCKER_HUB
   let path = hasHost ? name.slice(slash + 1) : name
   if (hasHost && !HOST.test(registry)) throw new ReferenceError(`'${registry}' is not a registry host`)
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB
+  if (registry === 'index.docker.io') registry = DOCKER_HUB
   for (const part of path.split('/')) {
     if (!COMPONENT.test(part))
       throw new ReferenceError(

@@ -12,6 +12,7 @@ import { DeployError } from '../errors.js'
 import type { KubeObject } from '../manifests/types.js'
 import { type Failure, parseRetryAfter, withRetry } from '../retry.js'
 import { ApiError, networkCause } from './errors.js'
+import { maskKubeConfig } from './credentials.js'
 
 export interface KubeConfigSource {
   /** kubeconfig text (the `kubeconfig` input, already masked) */
@@ -38,6 +39,7 @@ export function loadKubeConfig(source: KubeConfigSource, env: NodeJS.ProcessEnv 
     const reason = String((err as Error).message ?? err).split('\n')[0]
     throw new DeployError(`the kubeconfig does not parse: ${reason}`, { input: input ?? 'kubeconfig' })
   }
+  maskKubeConfig(kc)
   if (!kc.getContexts().length && !kc.getCurrentCluster())
     throw new DeployError('the kubeconfig has no context; pass one in the kubeconfig input or set $KUBECONFIG', { input: 'kubeconfig' })
   if (source.contextName) {

@@ -44,7 +44,7 @@ export async function renderOverlay(dir: string, cwd = process.cwd(), renderers:
       continue
     }
     if (result.code !== 0) {
-      const message = kustomizeMessage(result.stderr || result.stdout)
+      const message = shortKustomizeMessage(kustomizeMessage(result.stderr || result.stdout), cwd)
       throw new DeployError(`kustomize failed to render overlay '${dir}': ${message || `exit code ${result.code}`}`, { input: 'kustomize' })
     }
     return parseManifests(result.stdout, file).map(m => ({ object: m.object, origin: { file, line: 1, rendered: true } }))
@@ -69,6 +69,29 @@ export function kustomizeMessage(stderr: string): string {
     }
   }
   return oneLine(stderr).replace(/^(error|Error): /, '')
+}
+
+/** Pure: every absolute path in the text, shown relative to `root` (the workspace). */
+export function relativePaths(text: string, root: string): string {
+  return text.replace(/(?<![\w:/.~-])\/[^\s'",;]+/g, p => {
+    const tail = /[:.)\]]+$/.exec(p)?.[0] ?? ''
+    const abs = tail ? p.slice(0, -tail.length) : p
+    return (path.relative(root, abs) || '.') + tail
+  })
+}
+
+/**
+ * Pure: kustomize's message as one short line with workspace-relative paths. A long message is
+ * kustomize's chain of "accumulating resources from …" wrappers, each repeating the paths of the
+ * one inside; what people need is the innermost resource and the final cause.
+ */
+export function shortKustomizeMessage(message: string, root: string, max = 300): string {
+  const line = relativePaths(oneLine(message), root)
+  if (line.length <= max) return line
+  const from = [...line.matchAll(/accumulating resources from '([^']+)'/g)].at(-1)?.[1]
+  const cause = line.split(/:\s+/).filter(Boolean).slice(-2).join(': ')
+  const short = `${from ? `resource '${from}': ` : ''}${cause}`
+  return short.length <= max ? short : `${short.slice(0, max - 1)}…`
 }
 
 export interface RunResult {

@@ -3,6 +3,7 @@
 // at the end of every run, in `finally`. Neither throws: reporting never fails a deploy.
 import * as core from '@actions/core'
 import { describeError } from '../errors.js'
+import { redact } from '../redact.js'
 import type { Settings } from '../inputs.js'
 import { deactivateEnvironment, finishDeployment, startDeployment, type DeploymentHandle } from './deployments.js'
 import { runUrl, type GitHubContext, type Octokit } from './github.js'
@@ -13,7 +14,7 @@ import { postComment } from './pr-comment.js'
 import { writeSummary } from './summary.js'
 
 export interface ReportContext {
-  settings: Pick<Settings, 'comment' | 'githubToken' | 'preview' | 'mode'> & { githubDeployment?: boolean }
+  settings: Pick<Settings, 'comment' | 'githubToken' | 'preview' | 'mode'> & { githubDeployment?: boolean; commentLogs?: boolean }
   /** github.context from @actions/github */
   github: GitHubContext
   /** defaults to githubClient(settings.githubToken); tests pass one pointed at the stand-in */
@@ -73,7 +74,8 @@ export async function publishReport(report: DeployReport, ctx: ReportContext, se
         session.deployment ?? (await startDeployment(octokit, ctx.github, { environment: report.environment, transient: ctx.settings.preview, logUrl }))
       if (deployment && (await finishDeployment(octokit, ctx.github, deployment, report, logUrl))) published.deploymentId = deployment.id
     }
-    const body = renderReport(report, { limit: COMMENT_LIMIT, marker: markerFor(report.environment) })
+    // Known secrets are replaced after rendering: the runner masks only its own log.
+    const body = redact(renderReport(report, { limit: COMMENT_LIMIT, marker: markerFor(report.environment), logs: ctx.settings.commentLogs === true }))
     published.commentId = await postComment(octokit, ctx.github, { mode: ctx.settings.comment, environment: report.environment, body })
     if (published.commentId !== undefined) core.setOutput('comment-id', String(published.commentId))
   } catch (err) {

@@ -14,6 +14,12 @@ export interface RenderOptions {
   limit: number
   /** Hidden marker put first, e.g. markerFor(environment) for the sticky comment. */
   marker?: string
+  /**
+   * Pod log tails in the text (default true). The PR comment leaves them out unless
+   * `comment-logs` asks: logs carry connection strings and a public repository's comments are
+   * public; the comment points to the run instead.
+   */
+  logs?: boolean
 }
 
 /**
@@ -27,7 +33,7 @@ export function markerFor(environment: string): string {
 export function renderReport(report: DeployReport, opts: RenderOptions): string {
   const head = [opts.marker, headline(report), overview(report)].filter(Boolean).join('\n\n')
   const foot = footer(report)
-  const sections = detailSections(report)
+  const sections = detailSections(report, opts.logs !== false)
 
   // Greedy by importance: the most important sections get the budget first; a section that does
   // not fit whole is clipped (its code blocks shortened) or, failing that, omitted.
@@ -157,7 +163,7 @@ interface Section {
   blocks: Block[]
 }
 
-function detailSections(r: DeployReport): Section[] {
+function detailSections(r: DeployReport, logs: boolean): Section[] {
   const failed = r.status === 'failed' || r.status === 'rolled-back' || r.status === 'cancelled'
   const sections: Section[] = []
 
@@ -236,7 +242,7 @@ function detailSections(r: DeployReport): Section[] {
       summary: `Diagnostics: ${r.diagnostics.length} ${r.diagnostics.length === 1 ? 'resource' : 'resources'}`,
       importance: failed ? 1 : 6,
       open: failed,
-      blocks: r.diagnostics.flatMap(diagnosticBlocks)
+      blocks: r.diagnostics.flatMap(d => diagnosticBlocks(d, logs, r.runUrl))
     })
   }
 
@@ -321,11 +327,13 @@ function detailSections(r: DeployReport): Section[] {
   return sections
 }
 
-function diagnosticBlocks(d: Diagnostic): Block[] {
+function diagnosticBlocks(d: Diagnostic, logs: boolean, runUrl?: string): Block[] {
   const blocks: Block[] = [{ text: `**${code(d.resource)}**: ${inline(d.reason, 100)}: ${inline(d.message, 1000)}` }]
   if (d.hint) blocks.push({ text: `Hint: ${inline(d.hint, 500)}` })
   if (d.events.length) blocks.push({ text: 'Events:' }, { code: d.events.join('\n'), lang: 'text', keep: 'tail' })
-  if (d.logTail.length) blocks.push({ text: 'Log tail:' }, { code: d.logTail.join('\n'), lang: 'text', keep: 'tail' })
+  if (d.logTail.length && logs) blocks.push({ text: 'Log tail:' }, { code: d.logTail.join('\n'), lang: 'text', keep: 'tail' })
+  else if (d.logTail.length)
+    blocks.push({ text: `Log tail (${d.logTail.length} ${d.logTail.length === 1 ? 'line' : 'lines'}): in the job summary and log${runUrl ? ` of ${link(runUrl, 'the run')}` : ''}, not here.` })
   return blocks
 }
 
