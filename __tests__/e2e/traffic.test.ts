@@ -54,7 +54,8 @@ function routeFor(router: TrafficRouterName, ns: string): KubeObject {
     return {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
-      metadata: { name: 'web' },
+      // Through the Service's ClusterIP (the API server refuses loopback EndpointSlice addresses).
+      metadata: { name: 'web', annotations: { 'nginx.ingress.kubernetes.io/service-upstream': 'true' } },
       spec: { ingressClassName: 'nginx', rules: [{ http: { paths: [{ path: `/${ns}`, pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] }
     }
   return {

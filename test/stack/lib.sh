@@ -23,6 +23,9 @@ ROUTER_GATEWAY_PORT=${KUBE_SHIP_ROUTER_GATEWAY_PORT:-5352}
 ROUTER_ADMIN_PORT=${KUBE_SHIP_ROUTER_ADMIN_PORT:-5353}
 PROMETHEUS_PORT=${KUBE_SHIP_PROMETHEUS_PORT:-5354}
 POD_CIDR=${KUBE_SHIP_POD_CIDR:-127.64.0.0/16}
+# ClusterIPs are loopback too: the API server refuses loopback EndpointSlice addresses, so routers
+# use Services' ClusterIPs (service-upstream / nativeLB) and the responder plays kube-proxy there.
+SERVICE_CIDR=${KUBE_SHIP_SERVICE_CIDR:-127.96.0.0/16}
 
 # Start order; down.sh stops in reverse.
 COMPONENTS=(dockerd registry-open registry-auth etcd kube-apiserver kube-controller-manager kube-scheduler kwok responder traefik prometheus)

@@ -9,7 +9,7 @@
 # whose process still runs with the same command line is left alone; one whose command line or
 # inputs changed is restarted. Env: KUBE_SHIP_STATE, KWOK_POD_READY_DELAY_MS (default 1000),
 # KWOK_CRASHLOOP_INTERVAL_MS (default 2000), KUBE_SHIP_{ETCD,ETCD_PEER,APISERVER}_PORT,
-# KUBE_SHIP_ROUTER_{NGINX,NGINX_TLS,GATEWAY,ADMIN}_PORT, KUBE_SHIP_PROMETHEUS_PORT, KUBE_SHIP_POD_CIDR.
+# KUBE_SHIP_ROUTER_{NGINX,NGINX_TLS,GATEWAY,ADMIN}_PORT, KUBE_SHIP_PROMETHEUS_PORT, KUBE_SHIP_POD_CIDR, KUBE_SHIP_SERVICE_CIDR.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -261,7 +261,7 @@ apiserver_cmd() {
     --authorization-mode=RBAC
     --service-account-issuer=https://kubernetes.default.svc.cluster.local
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key"
-    --service-cluster-ip-range=10.96.0.0/16
+    --service-cluster-ip-range="$SERVICE_CIDR"
     --allow-privileged=true --profiling=false)
 }
 
@@ -309,7 +309,7 @@ start_kwok() {
 # IP:containerPort and answers as that pod, so a router's EndpointSlice lookups reach something.
 start_responder() {
   local cmd=("$RESPONDER_BIN" --server="$SERVER" --ca="$PKI/ca.crt" --cert="$PKI/admin.crt"
-    --key="$PKI/admin.key" --cidr="$POD_CIDR")
+    --key="$PKI/admin.key" --cidr="$POD_CIDR" --service-cidr="$SERVICE_CIDR")
   ensure responder "$(spec_of "${cmd[@]}" "$PKI_HASH")" "${cmd[@]}"
 }
 
@@ -317,7 +317,7 @@ start_responder() {
 # are :80 and :8080 on all interfaces), no dashboard, no version check or usage reports. The
 # API (read-only, loopback) lets tests see when a weight change has reached the router.
 start_traefik() {
-  local cmd=(env "KUBECONFIG=$ADMIN_KUBECONFIG" "$TRAEFIK_BIN"
+  local cmd=("$TRAEFIK_BIN"
     --global.checkNewVersion=false --global.sendAnonymousUsage=false
     --log.level=INFO
     --entryPoints.nginx.address="127.0.0.1:$ROUTER_NGINX_PORT" --entryPoints.nginx.asDefault=true
@@ -331,8 +331,11 @@ start_traefik() {
     --providers.kubernetesIngressNGINX=true
     --providers.kubernetesIngressNGINX.httpEntryPoint=nginx --providers.kubernetesIngressNGINX.httpsEntryPoint=nginxtls
     --providers.kubernetesIngressNGINX.throttleDuration=0s
-    --providers.kubernetesGateway=true --providers.kubernetesGateway.throttleDuration=0s)
-  ensure traefik "$(spec_of "${cmd[@]}" "$PKI_HASH")" "${cmd[@]}"
+    --providers.kubernetesGateway=true --providers.kubernetesGateway.throttleDuration=0s
+    --providers.kubernetesGateway.nativeLBByDefault=true)
+  # Its Kubernetes providers take no client certificate flags, only KUBECONFIG from the
+  # environment (set for this call: an `env` prefix would not be the argv alive() compares).
+  KUBECONFIG=$ADMIN_KUBECONFIG ensure traefik "$(spec_of "${cmd[@]}" "$ADMIN_KUBECONFIG" "$PKI_HASH")" "${cmd[@]}"
   wait_for traefik 60 "Traefik's ping on 127.0.0.1:$ROUTER_ADMIN_PORT" \
     curl -sf --max-time 5 "http://127.0.0.1:$ROUTER_ADMIN_PORT/ping"
 }
@@ -439,6 +442,7 @@ write_env() {
   "podReadyDelayMs": $READY_DELAY_MS,
   "kustomize": "$KUSTOMIZE_BIN",
   "podCidr": "$POD_CIDR",
+  "serviceCidr": "$SERVICE_CIDR",
   "router": {
     "nginx": "http://127.0.0.1:$ROUTER_NGINX_PORT",
     "gateway": "http://127.0.0.1:$ROUTER_GATEWAY_PORT",

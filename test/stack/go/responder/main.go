@@ -1,6 +1,9 @@
 // Command responder answers HTTP as the stack's kwok pods would if they ran: kwok gives pods
 // loopback IPs (up.sh's --cidr), and this process listens on podIP:containerPort for every Ready
-// pod, so EndpointSlices lead a real router to something. Each answer names the pod, its owner
+// pod. The API server refuses loopback addresses in EndpointSlices, so routers reach pods through
+// Service ClusterIPs (also loopback, up.sh's --service-cluster-ip-range): the responder also
+// listens on clusterIP:port of every Service and plays kube-proxy, answering as one of the
+// Service's Ready pods per request (round robin; terminating pods only when none is Ready). Each answer names the pod, its owner
 // and its image digest (headers and a JSON body). Pod labels simulate a broken version:
 //
 //	sim.kube-ship.dev/http: "500"        answer with that status
@@ -25,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,12 +104,93 @@ type listener struct {
 	mu      sync.Mutex
 	pod     *pod
 	closing *time.Timer
+	svc     string // namespace/name for a Service's ClusterIP listener
 }
 
 func (l *listener) current() *pod { l.mu.Lock(); defer l.mu.Unlock(); return l.pod }
 
+type service struct {
+	Metadata struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+	Spec struct {
+		ClusterIP string            `json:"clusterIP"`
+		Selector  map[string]string `json:"selector"`
+		Ports     []struct {
+			Port     int    `json:"port"`
+			Protocol string `json:"protocol"`
+		} `json:"ports"`
+	} `json:"spec"`
+}
+
+func (s *service) key() string { return s.Metadata.Namespace + "/" + s.Metadata.Name }
+
+var (
+	services   = map[string]*service{}
+	draining   = map[string]time.Time{} // pod key -> until when a deleted/unready pod still serves
+	lastPods   = map[string]*pod{}      // pods kept while draining
+	roundRobin uint64
+)
+
+// pick chooses the pod a Service's request goes to, as kube-proxy would: a Ready pod matching
+// the selector, else one still draining; nil when there is none.
+func pick(svcKey string) *pod {
+	mu.Lock()
+	defer mu.Unlock()
+	s := services[svcKey]
+	if s == nil || len(s.Spec.Selector) == 0 {
+		return nil
+	}
+	matches := func(p *pod) bool {
+		if p.Metadata.Namespace != s.Metadata.Namespace {
+			return false
+		}
+		for k, v := range s.Spec.Selector {
+			if p.Metadata.Labels[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	var ready, serving []*pod
+	for _, p := range pods {
+		if matches(p) && p.ready() {
+			ready = append(ready, p)
+		}
+	}
+	now := time.Now()
+	for k, until := range draining {
+		if p := lastPods[k]; p != nil && now.Before(until) && matches(p) {
+			serving = append(serving, p)
+		}
+	}
+	if len(ready) == 0 {
+		ready = serving
+	}
+	if len(ready) == 0 {
+		return nil
+	}
+	sort.Slice(ready, func(i, j int) bool { return ready[i].Metadata.Name < ready[j].Metadata.Name })
+	roundRobin++
+	return ready[roundRobin%uint64(len(ready))]
+}
+
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := l.current()
+	if l.svc != "" {
+		if p = pick(l.svc); p == nil {
+			// No endpoint: what a client of kube-proxy sees is a refused connection.
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					_ = c.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+	}
 	image := ""
 	if len(p.Spec.Containers) > 0 {
 		image = p.Spec.Containers[0].Image
@@ -149,6 +234,8 @@ var (
 	certFile = flag.String("cert", "", "client certificate")
 	keyFile  = flag.String("key", "", "client key")
 	cidr     = flag.String("cidr", "127.64.0.0/16", "only pod IPs in this loopback range are served")
+	svcCIDR  = flag.String("service-cidr", "127.96.0.0/16", "only Service ClusterIPs in this loopback range are served")
+	sprefix  *net.IPNet
 	maxGrace = flag.Duration("max-grace", 15*time.Second, "cap on serving a pod after it stops being Ready")
 
 	mu        sync.Mutex
@@ -163,6 +250,9 @@ func main() {
 	if _, prefix, err = net.ParseCIDR(*cidr); err != nil || !prefix.IP.IsLoopback() {
 		log.Fatalf("responder: --cidr %q must be a range inside 127.0.0.0/8", *cidr)
 	}
+	if _, sprefix, err = net.ParseCIDR(*svcCIDR); err != nil || !sprefix.IP.IsLoopback() {
+		log.Fatalf("responder: --service-cidr %q must be a range inside 127.0.0.0/8", *svcCIDR)
+	}
 	client, err := newClient()
 	if err != nil {
 		log.Fatalf("responder: %v", err)
@@ -170,6 +260,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log.Printf("responder: watching pods on %s, serving Ready pods in %s", *server, *cidr)
+	go func() {
+		for ctx.Err() == nil {
+			if err := watchServices(ctx, client); err != nil && ctx.Err() == nil {
+				log.Printf("responder: %v; listing services again in 1s", err)
+				time.Sleep(time.Second)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		if err := watchPods(ctx, client); err != nil && ctx.Err() == nil {
 			log.Printf("responder: %v; listing again in 1s", err)
@@ -268,6 +366,113 @@ func watchPods(ctx context.Context, c *http.Client) error {
 	return sc.Err()
 }
 
+// watchServices keeps a listener on clusterIP:port for every Service in the service range.
+func watchServices(ctx context.Context, c *http.Client) error {
+	var list struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Items []*service `json:"items"`
+	}
+	if err := getJSON(ctx, c, *server+"/api/v1/services", &list); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, s := range list.Items {
+		seen[s.key()] = true
+		upsertService(s)
+	}
+	mu.Lock()
+	var gone []*service
+	for k, s := range services {
+		if !seen[k] {
+			gone = append(gone, s)
+		}
+	}
+	mu.Unlock()
+	for _, s := range gone {
+		removeService(s)
+	}
+	q := url.Values{"watch": {"1"}, "resourceVersion": {list.Metadata.ResourceVersion}, "timeoutSeconds": {"300"}}
+	req, _ := http.NewRequestWithContext(ctx, "GET", *server+"/api/v1/services?"+q.Encode(), nil)
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("watch services: %s", res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var ev struct {
+			Type   string          `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return err
+		}
+		s := &service{}
+		switch ev.Type {
+		case "ADDED", "MODIFIED":
+			if err := json.Unmarshal(ev.Object, s); err != nil {
+				return err
+			}
+			upsertService(s)
+		case "DELETED":
+			if err := json.Unmarshal(ev.Object, s); err != nil {
+				return err
+			}
+			removeService(s)
+		case "ERROR":
+			return fmt.Errorf("watch services: %s", ev.Object)
+		}
+	}
+	return sc.Err()
+}
+
+func serviceAddrs(s *service) []string {
+	ip := net.ParseIP(s.Spec.ClusterIP)
+	if ip == nil || !sprefix.Contains(ip) {
+		return nil
+	}
+	var out []string
+	for _, p := range s.Spec.Ports {
+		if p.Protocol == "" || p.Protocol == "TCP" {
+			out = append(out, net.JoinHostPort(s.Spec.ClusterIP, strconv.Itoa(p.Port)))
+		}
+	}
+	return out
+}
+
+func upsertService(s *service) {
+	mu.Lock()
+	defer mu.Unlock()
+	services[s.key()] = s
+	for _, a := range serviceAddrs(s) {
+		if listeners[a] == nil {
+			if l := listen(a); l != nil {
+				l.svc = s.key()
+				listeners[a] = l
+				log.Printf("responder: serving %s as Service %s", a, s.key())
+			}
+		}
+	}
+}
+
+func removeService(s *service) {
+	mu.Lock()
+	defer mu.Unlock()
+	delete(services, s.key())
+	for _, a := range serviceAddrs(s) {
+		if l := listeners[a]; l != nil && l.svc == s.key() {
+			delete(listeners, a)
+			_ = l.srv.Close()
+		}
+	}
+}
+
 func getJSON(ctx context.Context, c *http.Client, u string, into any) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", u, nil)
 	res, err := c.Do(req)
@@ -324,6 +529,9 @@ func upsert(p *pod) {
 	}
 	// Not Ready (any more): keep serving what this pod held, for its grace period.
 	if old != nil {
+		if old.ready() {
+			lastPods[p.key()], draining[p.key()] = p, time.Now().Add(old.grace())
+		}
 		drain(old, p)
 	}
 }
@@ -335,6 +543,15 @@ func remove(p *pod) {
 	delete(pods, p.key())
 	if old == nil {
 		old = p
+	}
+	if old.Status.Phase == "Running" {
+		lastPods[p.key()], draining[p.key()] = p, time.Now().Add(old.grace())
+	}
+	for k, until := range draining {
+		if time.Now().After(until) {
+			delete(draining, k)
+			delete(lastPods, k)
+		}
 	}
 	drain(old, p)
 }
