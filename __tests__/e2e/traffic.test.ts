@@ -188,10 +188,10 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
   it('blue-green: no request reaches a colour before its switch, all after, none fail; a failed gate switches back', async () => {
     const ns = await setup(router, OLD, 'bluegreen')
     const url = urlOf(router, ns)
-    const runs: { digest: string; switchedAt?: number; preSwitch: Record<string, number> }[] = []
+    const runs: { digest: string; switchedAt?: number; preSwitchEnd: number; preSwitch: Record<string, number> }[] = []
     const traffic = load(url, { concurrency: 2, maxMs: 400_000 })
     const deploy = async (d: string, labels: Record<string, string> = {}, health?: string): Promise<StageContext> => {
-      const run: (typeof runs)[number] = { digest: d, preSwitch: {} }
+      const run: (typeof runs)[number] = { digest: d, preSwitch: {}, preSwitchEnd: 0 }
       runs.push(run)
       const ctx = context(ns, d, health ? { 'health-url': health } : {}, app(d, labels), 'blue-green')
       const io = stageIO(ctx)
@@ -201,6 +201,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
           const results = await io.waitReady(objects, signal)
           // The new colour is Ready and unverified: the router must not send it anything yet.
           run.preSwitch = tally(await sample(url, 100, { concurrency: 4 }))
+          run.preSwitchEnd = Date.now() - traffic.started
           return results
         },
         probe(headers, signal) {
@@ -228,7 +229,9 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
       await traffic.stop()
     }
     expect(runs.map(r => r.preSwitch)).toEqual([{ [OLD]: 100 }, { [digest(3)]: 100 }, { [digest(4)]: 100 }])
-    for (const r of runs) expect({ digest: r.digest, beforeSwitch: before(r.digest, r.switchedAt!).length }).toEqual({ digest: r.digest, beforeSwitch: 0 })
+    // Up to the last moment the test can observe before the switch patch (the pod check and the
+    // patch itself come after it; the switch time is only known once the patch has returned).
+    for (const r of runs) expect({ digest: r.digest, beforeSwitch: before(r.digest, r.preSwitchEnd).length }).toEqual({ digest: r.digest, beforeSwitch: 0 })
     expect(tally(traffic.answers.filter(routerFailure))).toEqual({})
     // Every 5xx came from the broken colour while it was switched to, none from a switch itself.
     expect(tally(traffic.answers.filter(a => a.status >= 500 && a.digest !== digest(5)))).toEqual({})
