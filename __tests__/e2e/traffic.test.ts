@@ -143,6 +143,8 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
       await traffic.stop()
     }
     expect(ctx.report.canary.outcome).toBe('promoted')
+    // The measured split, for the README's figures.
+    process.stdout.write(`${router}: ${steps.map(s => `step ${s.weight}%: ${((100 * s.canary) / s.n).toFixed(1)}% of ${s.n}`).join(', ')}; ${traffic.answers.length} requests under load\n`)
     expect(steps.map(s => [s.weight, s.n, s.header])).toEqual([
       [20, N, { [NEW]: 100 }],
       [50, N, { [NEW]: 100 }]
