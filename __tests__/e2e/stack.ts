@@ -32,11 +32,29 @@ export interface StackEnv {
   kustomize: string
   /** Helm 4 built from its module, linked as `helm` in its own directory (put that on the action's PATH) */
   helm: string
+  /** kwok's pod IP range (loopback): the responder answers as each Ready pod there */
+  podCidr: string
+  /** Traefik v3.7: entrypoint URLs of its Ingress NGINX provider and of the Gateway's listener */
+  router: {
+    nginx: string
+    gateway: string
+    /** the Gateway HTTPRoutes name as parentRef */
+    gatewayRef: { namespace: string; name: string }
+    /** Traefik's Prometheus metrics */
+    metrics: string
+    /** Traefik's read-only API (/api/rawdata: the configuration it routes by now) */
+    api: string
+  }
+  /** the stack's Prometheus, scraping Traefik every second */
+  prometheusUrl: string
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */
 export const SIM_LABEL = 'sim.kube-ship.dev/behavior'
 export type SimBehavior = 'image-pull-backoff' | 'crashloop' | 'not-ready'
+/** Pod labels the stack's responder reads: answer with this HTTP status / after this delay. */
+export const SIM_HTTP = 'sim.kube-ship.dev/http'
+export const SIM_HTTP_DELAY = 'sim.kube-ship.dev/http-delay'
 
 export const stackScripts = fileURLToPath(new URL('../../test/stack/', import.meta.url))
 export const stateDir = (): string => process.env.KUBE_SHIP_STATE ?? '/tmp/kube-ship-stack'

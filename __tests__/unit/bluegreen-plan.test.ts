@@ -14,26 +14,39 @@ const service = (selector: Record<string, string>, name = 'web'): KubeObject => 
 const doc = (object: KubeObject): Manifest => ({ object, origin: { file: 'app.yaml', line: 1 } })
 const live = (name: string): KubeObject => ({ ...deployment, metadata: { name } })
 
-const input = (liveServices: KubeObject[], liveDeployments: string[], docs: Manifest[] = [doc(deployment), doc(service({ app: 'web' }))]): BlueGreenInput => ({
+const pod = (hash: string, deleting = false): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: `web-${hash}-x`, labels: { app: 'web', 'pod-template-hash': hash }, ...(deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) }
+})
+const input = (liveServices: KubeObject[], liveDeployments: string[], docs: Manifest[] = [doc(deployment), doc(service({ app: 'web' }))], pods?: KubeObject[]): BlueGreenInput => ({
   documents: docs,
   image: IMAGE,
   namespace: 'shop',
-  live: { services: liveServices, deployments: liveDeployments.map(live) }
+  live: { services: liveServices, deployments: liveDeployments.map(live), pods }
 })
 
 describe('planBlueGreen colours', () => {
-  it.each<[string, KubeObject[], string[], string | undefined, string, string | undefined, Record<string, string | null>]>([
-    ['first deploy: no Service yet', [], [], undefined, 'blue', undefined, { 'kube-ship.dev/color': null }],
-    ['after a rolling deploy: plain Deployment serves', [service({ app: 'web' })], ['web'], undefined, 'blue', 'web', { 'kube-ship.dev/color': null }],
-    ['blue serves', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], ['web-blue'], 'blue', 'green', 'web-blue', { 'kube-ship.dev/color': 'blue' }],
-    ['green serves', [service({ app: 'web', 'kube-ship.dev/color': 'green' })], ['web-blue', 'web-green'], 'green', 'blue', 'web-green', { 'kube-ship.dev/color': 'green' }]
-  ])('%s', (_name, services, deployments, liveColor, newColor, old, back) => {
-    const plan = planBlueGreen(input(services, deployments))
+  const H = 'pod-template-hash'
+  const C = 'kube-ship.dev/color'
+  it.each<[string, KubeObject[], string[], KubeObject[] | undefined, string | undefined, string, string | undefined, Record<string, string | null>, Record<string, string | null>]>([
+    // Nothing serves: the Service selects the colour without pods until the switch.
+    ['first deploy: no Service yet', [], [], undefined, undefined, 'blue', undefined, { [C]: 'green' }, { [C]: 'blue' }],
+    // The plain Deployment's pods carry app=web like the new colour's: pinned to their ReplicaSet.
+    ['after a rolling deploy: plain Deployment serves', [service({ app: 'web' })], ['web'], [pod('abc'), pod('old', true)], undefined, 'blue', 'web', { [C]: null, [H]: 'abc' }, { [C]: 'blue', [H]: null }],
+    ['plain Deployment scaled to 0', [service({ app: 'web' })], ['web'], [], undefined, 'blue', 'web', { [C]: 'green' }, { [C]: 'blue' }],
+    ['blue serves', [service({ app: 'web', [C]: 'blue' })], ['web-blue'], undefined, 'blue', 'green', 'web-blue', { [C]: 'blue' }, { [C]: 'green' }],
+    ['green serves', [service({ app: 'web', [C]: 'green' })], ['web-blue', 'web-green'], undefined, 'green', 'blue', 'web-green', { [C]: 'green' }, { [C]: 'blue' }]
+  ])('%s', (_name, services, deployments, pods, liveColor, newColor, old, back, switched) => {
+    const plan = planBlueGreen(input(services, deployments, undefined, pods))
     expect(plan.liveColor).toBe(liveColor)
     expect(plan.newColor).toBe(newColor)
     expect(plan.oldDeployment).toBe(old)
-    expect(plan.switchPatch).toEqual({ spec: { selector: { 'kube-ship.dev/color': newColor } } })
+    expect(plan.switchPatch).toEqual({ spec: { selector: switched } })
     expect(plan.backPatch).toEqual({ spec: { selector: back } })
+    // Pinning and switching back select the same pods: whatever served before the run.
+    const { [C]: _unset, ...pin } = back
+    expect(plan.pinPatch.spec.selector).toEqual(back[C] === null ? pin : back)
     const d = plan.deployment.object as any
     expect(d.metadata.name).toBe(`web-${newColor}`)
     expect(d.metadata.namespace).toBe('shop')
@@ -42,12 +55,12 @@ describe('planBlueGreen colours', () => {
     expect(d.spec.replicas).toBe(3)
   })
 
-  it.each<[string, KubeObject[], Record<string, string>]>([
-    ['no live Service: selects the new colour from the start', [], { app: 'web', 'kube-ship.dev/color': 'blue' }],
-    ['uncoloured live Service: unchanged until the switch', [service({ app: 'web' })], { app: 'web' }],
-    ['blue live: the applied Service keeps selecting blue', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], { app: 'web', 'kube-ship.dev/color': 'blue' }]
-  ])('%s', (_name, services, selector) => {
-    const plan = planBlueGreen(input(services, []))
+  it.each<[string, KubeObject[], string[], KubeObject[] | undefined, Record<string, string>]>([
+    ['no live Service: selects no pods until the switch', [], [], undefined, { app: 'web', 'kube-ship.dev/color': 'green' }],
+    ['uncoloured live Service: pinned to the serving ReplicaSet', [service({ app: 'web' })], ['web'], [pod('abc')], { app: 'web', 'pod-template-hash': 'abc' }],
+    ['blue live: the applied Service keeps selecting blue', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], [], undefined, { app: 'web', 'kube-ship.dev/color': 'blue' }]
+  ])('%s', (_name, services, deployments, pods, selector) => {
+    const plan = planBlueGreen(input(services, deployments, undefined, pods))
     expect(plan.rest.map(d => (d.object.spec as any).selector)).toEqual([selector])
   })
 })
@@ -57,6 +70,7 @@ describe('planBlueGreen bad input', () => {
   it.each<[string, BlueGreenInput, RegExp]>([
     ['no Service', input([], [], [doc(deployment)]), /^app.yaml:1: no Service selects the pods of Deployment web/],
     ['two Services', input([service({ app: 'web' }, 'web-admin')], []), /Services web, web-admin all select the pods/],
+    ['plain Deployment mid-rollout', input([service({ app: 'web' })], ['web'], undefined, [pod('a'), pod('b')]), /^app.yaml:1: Deployment shop\/web is in the middle of a rollout \(pods of 2 ReplicaSets\)/],
     ['foreign colour', input([service({ app: 'web', 'kube-ship.dev/color': 'red' })], []), /^Service\/shop\/web: Service shop\/web selects kube-ship.dev\/color=red; expected blue or green/]
   ])('%s', (_name, bad, expected) => {
     expect(line(() => planBlueGreen(bad))).toMatch(expected)

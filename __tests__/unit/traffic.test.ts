@@ -1,7 +1,25 @@
 import { describe, expect, it } from '@jest/globals'
 import type { KubeObject } from '../../src/manifests/types.js'
-import { ORIGINAL_RULES, originalRules, restorePatch } from '../../src/traffic/gateway-api.js'
+import { ORIGINAL_RULES, originalRules, restorePatch, routeObserved } from '../../src/traffic/gateway-api.js'
 import { nginxPatch } from '../../src/traffic/nginx.js'
+
+describe('routeObserved', () => {
+  const route = (generation: number, parents?: { conditions: { type: string; observedGeneration?: number }[] }[]): KubeObject => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'web', generation },
+    ...(parents ? { status: { parents } } : {})
+  })
+  it.each<[string, KubeObject, boolean | undefined]>([
+    ['no controller reports status', route(3), undefined],
+    ['accepted at this generation', route(3, [{ conditions: [{ type: 'Accepted', observedGeneration: 3 }] }]), true],
+    ['accepted at an older generation', route(3, [{ conditions: [{ type: 'Accepted', observedGeneration: 2 }] }]), false],
+    ['one of two parents behind', route(3, [{ conditions: [{ type: 'Accepted', observedGeneration: 3 }] }, { conditions: [{ type: 'Accepted', observedGeneration: 2 }] }]), false],
+    ['only ResolvedRefs current', route(3, [{ conditions: [{ type: 'ResolvedRefs', observedGeneration: 3 }] }]), false]
+  ])('%s', (_name, r, expected) => {
+    expect(routeObserved(r)).toBe(expected)
+  })
+})
 
 describe('nginxPatch', () => {
   it.each([

@@ -5,6 +5,8 @@ import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { MANAGED_BY, findTarget, labelsOf, selectorOf } from './canary-plan.js'
 
 export const COLOR = 'kube-ship.dev/color'
+/** The label a Deployment's ReplicaSet puts on its pods; pins a Service to one ReplicaSet. */
+export const POD_TEMPLATE_HASH = 'pod-template-hash'
 export type Color = 'blue' | 'green'
 
 export interface BlueGreenInput {
@@ -16,6 +18,8 @@ export interface BlueGreenInput {
     services: KubeObject[]
     /** live Deployments named <name>, <name>-blue, <name>-green (absent ones left out) */
     deployments: KubeObject[]
+    /** pods of the live plain Deployment <name>, if any (before the first switch) */
+    pods?: KubeObject[]
   }
 }
 
@@ -33,6 +37,8 @@ export interface BlueGreenPlan {
   oldDeployment?: string
   /** the other documents; the Service keeps selecting the live colour until the switch */
   rest: Manifest[]
+  /** keeps the live Service on what serves now, away from the new colour's pods (before the apply) */
+  pinPatch: { spec: { selector: Record<string, string | null> } }
   switchPatch: { spec: { selector: Record<string, string | null> } }
   backPatch: { spec: { selector: Record<string, string | null> } }
 }
@@ -76,14 +82,24 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
     spec
   }
 
-  // A Service in the manifests is applied still selecting the live colour: applying it must
-  // not switch traffic early. With no live Service yet, it selects the new colour from the start.
-  const keepColor = live ? liveColor : newColor
+  // Until the switch the Service must select no pod of the new colour, which carries every
+  // label of the uncoloured selector too. So it is pinned to what serves now: the live colour;
+  // before the first switch the plain Deployment's ReplicaSet (by its pod-template-hash); and
+  // with nothing serving, the other colour, which has no pods, so nothing answers early.
+  const hashes = [...new Set((input.live.pods ?? []).filter(p => !p.metadata.deletionTimestamp).map(p => p.metadata.labels?.[POD_TEMPLATE_HASH]).filter(h => h !== undefined))]
+  if (!liveColor && oldDeployment && hashes.length > 1)
+    throw new DeployError(`Deployment ${namespace}/${oldDeployment} is in the middle of a rollout (pods of ${hashes.length} ReplicaSets); the first blue-green run needs one ReplicaSet serving`, where)
+  const pin: Record<string, string> = liveColor
+    ? { [COLOR]: liveColor }
+    : oldDeployment && hashes.length === 1
+      ? { [POD_TEMPLATE_HASH]: hashes[0]! }
+      : { [COLOR]: newColor === 'blue' ? 'green' : 'blue' }
+  const unpin: Record<string, null> = POD_TEMPLATE_HASH in pin ? { [POD_TEMPLATE_HASH]: null } : {}
   const rest = input.documents
     .filter(d => d !== target)
     .map(d =>
-      d.object.kind === 'Service' && d.object.metadata.name === serviceName && keepColor
-        ? { ...d, object: { ...d.object, spec: { ...(d.object.spec as object), selector: { ...selectorOf(d.object), [COLOR]: keepColor } } } }
+      d.object.kind === 'Service' && d.object.metadata.name === serviceName
+        ? { ...d, object: { ...d.object, spec: { ...(d.object.spec as object), selector: { ...selectorOf(d.object), ...pin } } } }
         : d
     )
 
@@ -96,7 +112,9 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
     deployment: { object: deployment, origin: target.origin },
     oldDeployment,
     rest,
-    switchPatch: { spec: { selector: { [COLOR]: newColor } } },
-    backPatch: { spec: { selector: { [COLOR]: liveColor ?? null } } }
+    pinPatch: { spec: { selector: pin } },
+    switchPatch: { spec: { selector: { [COLOR]: newColor, ...unpin } } },
+    // Back to exactly what served before the switch (the pin), never to the uncoloured selector.
+    backPatch: { spec: { selector: { ...(COLOR in pin ? {} : { [COLOR]: null }), ...pin } } }
   }
 }

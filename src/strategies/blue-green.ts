@@ -9,7 +9,7 @@ import type { KubeObject } from '../manifests/types.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
 import type { DeployReport } from '../report/model.js'
 import { deleteIfExists, getIn, listIn, mergePatch } from '../traffic/router.js'
-import { planBlueGreen } from './blue-green-plan.js'
+import { planBlueGreen, POD_TEMPLATE_HASH } from './blue-green-plan.js'
 import { canaryPodProblem } from './canary-plan.js'
 import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
 
@@ -33,7 +33,10 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
     const d = await getIn(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: nsOf, name: n }, signal)
     if (d) deployments.push(d)
   }
-  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments } })
+  // Before the first switch the plain Deployment's pods say which ReplicaSet serves (the pin).
+  const plain = deployments.find(d => names.includes(d.metadata.name))
+  const pods = plain ? await ownPods(k, plain, signal) : undefined
+  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments, pods } })
   const ns = plan.namespace
   const service = { apiVersion: 'v1', kind: 'Service', namespace: ns, name: plan.serviceName }
   const fresh = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.deployment.object.metadata.name }
@@ -43,6 +46,8 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   report.previousImage ??= old && appImage(imagesOf(old), image)
   core.info(`Blue-green: ${plan.liveColor ?? plan.oldDeployment ?? 'nothing'} serves; deploying ${fresh.name}`)
 
+  // Pin first: from here on the new colour's pods may appear, and they match the bare selector.
+  if (services.some(s => s.metadata.name === plan.serviceName)) await patch(k, service, plan.pinPatch, signal)
   report.resources.push(...(await io.apply(plan.rest, signal)))
   report.resources.push(...(await io.apply([plan.deployment], signal)))
   try {
@@ -94,6 +99,14 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
       core.warning(text)
     }
   }
+}
+
+/** Pods of a Deployment's own ReplicaSets (<name>-<pod-template-hash>), not of its colours. */
+async function ownPods(k: Kube, d: KubeObject, signal: AbortSignal): Promise<KubeObject[]> {
+  const match = (d.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {}
+  const pods = await listIn(k, { apiVersion: 'v1', kind: 'Pod', namespace: d.metadata.namespace }, signal, labelSelector(match))
+  const owners = (p: KubeObject) => (p.metadata.ownerReferences ?? []) as { kind: string; name: string }[]
+  return pods.filter(p => owners(p).some(o => o.kind === 'ReplicaSet' && o.name === `${d.metadata.name}-${p.metadata.labels?.[POD_TEMPLATE_HASH]}`))
 }
 
 function failed(report: DeployReport, err: DeployError, status: 'failed' | 'rolled-back'): DeployError {

@@ -8,6 +8,12 @@ import type { KubeObject } from '../manifests/types.js'
 import { CANARY_OF, canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
 import { getIn, mergePatch, type TrafficRouter } from './router.js'
 
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise(resolve => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
+
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
 const API = 'gateway.networking.k8s.io/v1'
 
@@ -16,6 +22,23 @@ export function originalRules(route: KubeObject): RouteRule[] | undefined {
   const text = route.metadata.annotations?.[ORIGINAL_RULES]
   return text === undefined ? undefined : (JSON.parse(text) as RouteRule[])
 }
+
+/**
+ * Whether the route's controllers have processed its current spec: every parent status carries
+ * an Accepted condition observed at the route's generation. undefined when no controller reports
+ * status at all (nothing to wait for).
+ */
+export function routeObserved(route: KubeObject): boolean | undefined {
+  const parents = (route.status as { parents?: { conditions?: { type: string; observedGeneration?: number }[] }[] } | undefined)?.parents ?? []
+  if (parents.length === 0) return undefined
+  const generation = Number(route.metadata.generation ?? 0)
+  return parents.every(p => (p.conditions ?? []).some(c => c.type === 'Accepted' && (c.observedGeneration ?? -1) >= generation))
+}
+
+/** How long remove() waits for the router to take the canary out before the canary Service goes. */
+const OBSERVE_MS = 10_000
+/** After the controller has processed the route it still applies it asynchronously. */
+const SETTLE_MS = 1_000
 
 /** Merge patch that puts the original rules back and forgets them. */
 export function restorePatch(rules: RouteRule[]): unknown {
@@ -57,6 +80,21 @@ export class GatewayRouter implements TrafficRouter {
     // One patch: the split and the header rule vanish together, weight 0 is implied.
     await this.patch(restorePatch(this.original), signal)
     this.original = undefined
+    // The canary Service is deleted next: requests the router still sends there would fail, so
+    // wait (bounded) until the router reports this generation, then let it apply it.
+    await this.observed(signal)
+  }
+
+  private async observed(signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + OBSERVE_MS
+    for (;;) {
+      const live = await getIn(this.k, this.ref(), signal)
+      const seen = live && routeObserved(live)
+      if (seen === undefined) return
+      if (seen || Date.now() > deadline) break
+      await sleep(250, signal)
+    }
+    await sleep(SETTLE_MS, signal)
   }
 
   private rules(weight: number): RouteRule[] {

@@ -14,6 +14,9 @@ export function nginxPatch(weight: number, removing = false): { metadata: { anno
   return { metadata: { annotations } }
 }
 
+/** How long remove() lets the controller apply weight 0 before the canary goes. */
+const SETTLE_MS = 2_000
+
 export class NginxRouter implements TrafficRouter {
   readonly name = 'nginx' as const
   readonly resource: string
@@ -35,6 +38,14 @@ export class NginxRouter implements TrafficRouter {
 
   async remove(signal: AbortSignal): Promise<void> {
     // Weight 0 lands before the delete, so the controller never sees a canary with traffic and no pods.
-    if (await mergePatch(this.k, refOf(this.ingress), nginxPatch(0, true), signal)) await deleteIfExists(this.k, refOf(this.ingress), signal)
+    if (!(await mergePatch(this.k, refOf(this.ingress), nginxPatch(0, true), signal))) return
+    // The canary Service is deleted right after this; a controller applies annotations
+    // asynchronously and reports nothing on the Ingress, so give it a moment (through Traefik, 1
+    // request in ~2000 failed with 502 without this pause).
+    await new Promise<void>(resolve => {
+      const t = setTimeout(resolve, SETTLE_MS)
+      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+    })
+    await deleteIfExists(this.k, refOf(this.ingress), signal)
   }
 }

@@ -14,9 +14,21 @@ AUTH_REGISTRY_PORT=${KUBE_SHIP_AUTH_REGISTRY_PORT:-5311}
 ETCD_PORT=${KUBE_SHIP_ETCD_PORT:-5312}
 ETCD_PEER_PORT=${KUBE_SHIP_ETCD_PEER_PORT:-5313}
 APISERVER_PORT=${KUBE_SHIP_APISERVER_PORT:-5314}
+# The data plane: Traefik's entrypoints (Ingress NGINX provider over HTTP and HTTPS, Gateway API
+# listener, ping + metrics), the Prometheus scraping it, and the loopback range kwok gives pods
+# (the responder answers on those addresses).
+ROUTER_NGINX_PORT=${KUBE_SHIP_ROUTER_NGINX_PORT:-5350}
+ROUTER_NGINX_TLS_PORT=${KUBE_SHIP_ROUTER_NGINX_TLS_PORT:-5351}
+ROUTER_GATEWAY_PORT=${KUBE_SHIP_ROUTER_GATEWAY_PORT:-5352}
+ROUTER_ADMIN_PORT=${KUBE_SHIP_ROUTER_ADMIN_PORT:-5353}
+PROMETHEUS_PORT=${KUBE_SHIP_PROMETHEUS_PORT:-5354}
+POD_CIDR=${KUBE_SHIP_POD_CIDR:-127.64.0.0/16}
+# ClusterIPs are loopback too: the API server refuses loopback EndpointSlice addresses, so routers
+# use Services' ClusterIPs (service-upstream / nativeLB) and the responder plays kube-proxy there.
+SERVICE_CIDR=${KUBE_SHIP_SERVICE_CIDR:-127.96.0.0/16}
 
 # Start order; down.sh stops in reverse.
-COMPONENTS=(dockerd registry-open registry-auth etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=(dockerd registry-open registry-auth etcd kube-apiserver kube-controller-manager kube-scheduler kwok responder traefik prometheus)
 
 say() { echo "stack: $*" >&2; }
 

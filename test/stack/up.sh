@@ -2,11 +2,14 @@
 # Starts the local test stack on 127.0.0.1, or reuses what already runs:
 #   dockerd (own socket, vfs) + buildx plugin, two registries (open :5310, htpasswd :5311),
 #   etcd, kube-apiserver (RBAC), kube-controller-manager, kube-scheduler, kwok with 3 fake nodes,
-#   IngressClass nginx, Gateway API CRDs, and a restricted kubeconfig for team-a.
+#   IngressClass nginx, Gateway API CRDs, a restricted kubeconfig for team-a, and a data plane:
+#   the responder (answers as each Ready pod on its loopback pod IP), Traefik (Ingress NGINX and
+#   Gateway API providers) with a GatewayClass + Gateway, and Prometheus scraping Traefik.
 # Writes $STATE/env.json and $STATE/env (see docs in the stack contract). Idempotent: a component
 # whose process still runs with the same command line is left alone; one whose command line or
 # inputs changed is restarted. Env: KUBE_SHIP_STATE, KWOK_POD_READY_DELAY_MS (default 1000),
-# KWOK_CRASHLOOP_INTERVAL_MS (default 2000), KUBE_SHIP_{ETCD,ETCD_PEER,APISERVER}_PORT.
+# KWOK_CRASHLOOP_INTERVAL_MS (default 2000), KUBE_SHIP_{ETCD,ETCD_PEER,APISERVER}_PORT,
+# KUBE_SHIP_ROUTER_{NGINX,NGINX_TLS,GATEWAY,ADMIN}_PORT, KUBE_SHIP_PROMETHEUS_PORT, KUBE_SHIP_POD_CIDR, KUBE_SHIP_SERVICE_CIDR.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -48,7 +51,7 @@ build_binaries() {
   mkdir -p "$LOGS"
   local out
   # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
-  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm 2> >(tee -a "$LOGS/build.log" >&2)) ||
+  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm traefik responder 2> >(tee -a "$LOGS/build.log" >&2)) ||
     die "building the stack binaries failed (see $LOGS/build.log)" build
   KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
   ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
@@ -59,6 +62,8 @@ build_binaries() {
   # The action finds helm on PATH as `helm`: tests put $STATE/bin first in the action's PATH.
   mkdir -p "$STATE/bin"
   [ "$(readlink "$STATE/bin/helm" 2>/dev/null)" = "$HELM_BIN" ] || ln -sfn "$HELM_BIN" "$STATE/bin/helm"
+  TRAEFIK_BIN=$(grep '/bin/traefik-' <<<"$out")
+  RESPONDER_BIN=$(grep '/bin/responder-' <<<"$out")
 }
 
 # Before starting anything: every port a stopped component needs must be free, so a clash is
@@ -66,7 +71,9 @@ build_binaries() {
 preflight_ports() {
   local pair
   for pair in "registry-open $REGISTRY_PORT" "registry-auth $AUTH_REGISTRY_PORT" "etcd $ETCD_PORT" \
-    "etcd $ETCD_PEER_PORT" "kube-apiserver $APISERVER_PORT"; do
+    "etcd $ETCD_PEER_PORT" "kube-apiserver $APISERVER_PORT" "traefik $ROUTER_NGINX_PORT" \
+    "traefik $ROUTER_NGINX_TLS_PORT" "traefik $ROUTER_GATEWAY_PORT" "traefik $ROUTER_ADMIN_PORT" \
+    "prometheus $PROMETHEUS_PORT"; do
     set -- $pair
     forget "$1"
     alive "$1" || require_free_port "$1" "$2"
@@ -232,6 +239,19 @@ kubeconfig_for() {
 
 # ---------------------------------------------------------------- control plane
 
+# Services keep the ClusterIPs etcd holds: a state dir made with another service range (before
+# the data plane, 10.96.0.0/16) starts over with empty etcd data instead of a broken cluster.
+reset_on_service_cidr_change() {
+  local f=$STATE/etcd/service-cidr c
+  if [ -d "$STATE/etcd/data" ] && [ "$(cat "$f" 2>/dev/null)" != "$SERVICE_CIDR" ]; then
+    say "the service range is now $SERVICE_CIDR: starting the cluster from empty etcd data"
+    for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do forget "$c"; if alive "$c"; then stop "$c"; fi; done
+    rm -rf "$STATE/etcd/data" "$STATE/applied.hash"
+  fi
+  mkdir -p "$STATE/etcd"
+  echo "$SERVICE_CIDR" >"$f"
+}
+
 start_etcd() {
   mkdir -p "$STATE/etcd"
   local c=http://127.0.0.1:$ETCD_PORT p=http://127.0.0.1:$ETCD_PEER_PORT
@@ -258,7 +278,7 @@ apiserver_cmd() {
     --authorization-mode=RBAC
     --service-account-issuer=https://kubernetes.default.svc.cluster.local
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key"
-    --service-cluster-ip-range=10.96.0.0/16
+    --service-cluster-ip-range="$SERVICE_CIDR"
     --allow-privileged=true --profiling=false)
 }
 
@@ -295,9 +315,76 @@ start_kwok() {
     "$here/kwok/stages-node.yaml" - "$here/kwok/stages-pod.yaml" <<<"---" >"$STATE/kwok/stages.yaml"
   local cmd=("$KWOK_BIN" --kubeconfig="$STATE/kwok.kubeconfig"
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
-    --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=10.0.0.1
+    --node-lease-duration-seconds=40 --cidr="$POD_CIDR" --node-ip=10.0.0.1
     -c "$STATE/kwok/stages.yaml")
   ensure kwok "$(spec_of "${cmd[@]}" "$(cat "$STATE/kwok/stages.yaml")" "$PKI_HASH")" "${cmd[@]}"
+}
+
+# ---------------------------------------------------------------- data plane
+
+# Pods' IPs are loopback addresses (kwok --cidr); the responder listens on each Ready pod's
+# IP:containerPort and answers as that pod, so a router's EndpointSlice lookups reach something.
+start_responder() {
+  local cmd=("$RESPONDER_BIN" --server="$SERVER" --ca="$PKI/ca.crt" --cert="$PKI/admin.crt"
+    --key="$PKI/admin.key" --cidr="$POD_CIDR" --service-cidr="$SERVICE_CIDR")
+  ensure responder "$(spec_of "${cmd[@]}" "$PKI_HASH")" "${cmd[@]}"
+}
+
+# Traefik on 127.0.0.1 only: every entrypoint has an explicit loopback address (its defaults
+# are :80 and :8080 on all interfaces), no dashboard, no version check or usage reports. The
+# API (read-only, loopback) lets tests see when a weight change has reached the router.
+start_traefik() {
+  local cmd=("$TRAEFIK_BIN"
+    --global.checkNewVersion=false --global.sendAnonymousUsage=false
+    --log.level=INFO
+    --entryPoints.nginx.address="127.0.0.1:$ROUTER_NGINX_PORT" --entryPoints.nginx.asDefault=true
+    --entryPoints.nginxtls.address="127.0.0.1:$ROUTER_NGINX_TLS_PORT" --entryPoints.nginxtls.http.tls=true
+    --entryPoints.gateway.address="127.0.0.1:$ROUTER_GATEWAY_PORT"
+    --entryPoints.traefik.address="127.0.0.1:$ROUTER_ADMIN_PORT"
+    --ping=true --ping.entryPoint=traefik
+    --api=true --api.insecure=true --api.dashboard=false
+    --metrics.prometheus=true --metrics.prometheus.entryPoint=traefik
+    --metrics.prometheus.addServicesLabels=true --metrics.prometheus.addRoutersLabels=true
+    --providers.kubernetesIngressNGINX=true
+    --providers.kubernetesIngressNGINX.httpEntryPoint=nginx --providers.kubernetesIngressNGINX.httpsEntryPoint=nginxtls
+    --providers.kubernetesIngressNGINX.throttleDuration=0s
+    --providers.kubernetesGateway=true --providers.kubernetesGateway.throttleDuration=0s
+    --providers.kubernetesGateway.nativeLBByDefault=true)
+  # Its Kubernetes providers take no client certificate flags, only KUBECONFIG from the
+  # environment (set for this call: an `env` prefix would not be the argv alive() compares).
+  KUBECONFIG=$ADMIN_KUBECONFIG ensure traefik "$(spec_of "${cmd[@]}" "$ADMIN_KUBECONFIG" "$PKI_HASH")" "${cmd[@]}"
+  wait_for traefik 60 "Traefik's ping on 127.0.0.1:$ROUTER_ADMIN_PORT" \
+    curl -sf --max-time 5 "http://127.0.0.1:$ROUTER_ADMIN_PORT/ping"
+}
+
+# Prometheus scraping Traefik every second, for canary-metrics gates on real request counters.
+start_prometheus() {
+  local d=$STATE/prometheus
+  mkdir -p "$d"
+  printf '%s\n' 'global: {scrape_interval: 1s, evaluation_interval: 1s}' 'scrape_configs:' '- job_name: traefik' \
+    "  static_configs: [{targets: ['127.0.0.1:$ROUTER_ADMIN_PORT']}]" >"$d/prometheus.yml.new"
+  mv "$d/prometheus.yml.new" "$d/prometheus.yml"
+  local cmd=(prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data"
+    --storage.tsdb.retention.time=6h --web.listen-address="127.0.0.1:$PROMETHEUS_PORT")
+  ensure prometheus "$(spec_of "${cmd[@]}" "$(cat "$d/prometheus.yml")")" "${cmd[@]}"
+  wait_for prometheus 60 "Prometheus ready on 127.0.0.1:$PROMETHEUS_PORT" \
+    curl -sf --max-time 5 "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
+}
+
+# The GatewayClass + Gateway Traefik serves; its listener port names Traefik's gateway entrypoint.
+apply_router_objects() {
+  local marker=$STATE/router.hash inputs
+  inputs=$(sha256sum <"$here/cluster/router.yaml" | cut -c1-16)-$ROUTER_GATEWAY_PORT
+  if [ "$(cat "$marker" 2>/dev/null)" = "$inputs" ] &&
+    k -n kube-ship-router get gatewayclass/traefik gateway/traefik >/dev/null 2>&1; then
+    return 0
+  fi
+  sed "s/@GATEWAY_PORT@/$ROUTER_GATEWAY_PORT/g" "$here/cluster/router.yaml" |
+    k apply --server-side --force-conflicts --field-manager=kube-ship-stack -f - >>"$LOGS/apply.log" 2>&1 ||
+    die "applying the GatewayClass and Gateway failed" apply
+  wait_for traefik 60 "Gateway kube-ship-router/traefik to be Programmed" \
+    k -n kube-ship-router wait --for=condition=Programmed --timeout=5s gateway/traefik
+  echo "$inputs" >"$marker"
 }
 
 # ---------------------------------------------------------------- cluster objects
@@ -371,7 +458,17 @@ write_env() {
   "stateDir": "$STATE",
   "podReadyDelayMs": $READY_DELAY_MS,
   "kustomize": "$KUSTOMIZE_BIN",
-  "helm": "$STATE/bin/helm"
+  "helm": "$STATE/bin/helm",
+  "podCidr": "$POD_CIDR",
+  "serviceCidr": "$SERVICE_CIDR",
+  "router": {
+    "nginx": "http://127.0.0.1:$ROUTER_NGINX_PORT",
+    "gateway": "http://127.0.0.1:$ROUTER_GATEWAY_PORT",
+    "gatewayRef": {"namespace": "kube-ship-router", "name": "traefik"},
+    "metrics": "http://127.0.0.1:$ROUTER_ADMIN_PORT/metrics",
+    "api": "http://127.0.0.1:$ROUTER_ADMIN_PORT/api"
+  },
+  "prometheusUrl": "http://127.0.0.1:$PROMETHEUS_PORT"
 }
 EOF
   mv "$STATE/env.json.tmp" "$STATE/env.json"
@@ -386,6 +483,9 @@ export KUBE_SHIP_RESTRICTED_KUBECONFIG=$DEPLOYER_KUBECONFIG
 export KUBE_SHIP_SERVER=$SERVER
 export KUBE_SHIP_STATE=$STATE
 export KUBE_SHIP_HELM=$STATE/bin/helm
+export KUBE_SHIP_ROUTER_NGINX=http://127.0.0.1:$ROUTER_NGINX_PORT
+export KUBE_SHIP_ROUTER_GATEWAY=http://127.0.0.1:$ROUTER_GATEWAY_PORT
+export KUBE_SHIP_PROMETHEUS=http://127.0.0.1:$PROMETHEUS_PORT
 EOF
 }
 
@@ -417,6 +517,7 @@ main() {
   install_buildx
   start_registries
   make_pki
+  reset_on_service_cidr_change
   start_etcd
   start_apiserver
   start_controller_manager
@@ -424,9 +525,13 @@ main() {
   start_kwok
   apply_cluster_objects
   wait_cluster_ready
+  start_responder
+  start_traefik
+  start_prometheus
+  apply_router_objects
   restricted_kubeconfig
   write_env
-  say "ready in $((SECONDS - t0))s: $SERVER, registries 127.0.0.1:$REGISTRY_PORT/$AUTH_REGISTRY_PORT, env in $STATE/env.json"
+  say "ready in $((SECONDS - t0))s: $SERVER, registries 127.0.0.1:$REGISTRY_PORT/$AUTH_REGISTRY_PORT, routers 127.0.0.1:$ROUTER_NGINX_PORT (nginx) :$ROUTER_GATEWAY_PORT (gateway), env in $STATE/env.json"
 }
 
 # Sourcing (for debugging one function) defines everything without starting anything.

@@ -1,0 +1,3 @@
+module kubeship.local/stack/responder
+
+go 1.26.0
