@@ -97,6 +97,7 @@ function overview(r: DeployReport): string {
     rows.push(['Image', `${code(r.image.ref.split('@')[0])}${tags}${r.image.built ? ', built in this run' : ''}`])
     rows.push(['Digest', code(r.image.digest)])
   }
+  if (r.verified?.length) rows.push(['Verified', r.verified.map(v => inline(v, 300)).join('; ')])
   if (r.previousImage) rows.push(['Previous image', code(r.previousImage)])
   rows.push(['Environment', inline(r.environment, 200)])
   if (r.namespace) rows.push(['Namespace', code(r.namespace)])
