@@ -188,7 +188,7 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
 /** verify, cosign-key, attestation-*, trusted-root: checked before any work. */
 function readVerify(get: InputReader, hasImage: boolean): VerifySettings {
   const text = (name: string): string | undefined => get(name).trim() || undefined
-  const mode = choice<VerifyMode>(get, 'verify', ['none', 'signature', 'attestation', 'both'], 'none')
+  const mode: VerifyMode = choice(get, 'verify', ['none', 'signature', 'attestation', 'both'], 'none')
   if (mode === 'none') return { mode }
   if (!hasImage) throw new DeployError(`verify ${mode} checks the image's digest and needs 'image'`, { input: 'verify' })
   const out: VerifySettings = { mode }

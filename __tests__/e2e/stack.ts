@@ -30,6 +30,8 @@ export interface StackEnv {
   podReadyDelayMs: number
   /** kustomize 5.5 built from its module (what kubectl 1.32 embeds), for parity tests */
   kustomize: string
+  /** cosign v3 built from its module, for signing test images (absent in an env.json written before it) */
+  cosign?: string
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */

@@ -2,7 +2,7 @@
 # Builds the local stack's binaries from the Go modules under test/stack/go into a cache outside
 # the repository, one file per module keyed by a hash of that module's files, so a warm machine
 # rebuilds nothing and a changed pin rebuilds only its own binary.
-#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize ...]   (default: all)
+#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|cosign ...]   (default: all)
 # Prints the path of each binary. Cold build on 2 cores: see README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +15,7 @@ command -v go >/dev/null || { echo "build.sh: Go is not installed (need go >= 1.
 key() { (cd "$here/go/$1" && cat go.mod go.sum *.go | sha256sum | cut -c1-12); }
 
 build_one() {
-  local name=$1 out pkg ldflags=""
+  local name=$1 out pkg ldflags="" prio=""
   out="$cache/bin/$name-$(key "$name")"
   if [ -x "$out" ]; then echo "$out"; return; fi
   case $name in
@@ -30,11 +30,14 @@ build_one() {
     kustomize) pkg=sigs.k8s.io/kustomize/kustomize/v5 ;;
     buildx) pkg=github.com/docker/buildx/cmd/buildx
       ldflags="-X github.com/docker/buildx/version.Version=v0.36.1" ;;
-    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize)" >&2; return 2 ;;
+    cosign) pkg=github.com/sigstore/cosign/v3/cmd/cosign
+      # only the supply-chain tests need it: lowest CPU priority beside the shared builds
+      ldflags="-X sigs.k8s.io/release-utils/version.gitVersion=v3.1.3" prio=nice ;;
+    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, cosign)" >&2; return 2 ;;
   esac
   local start=$SECONDS
   echo "build.sh: building $name (cold builds take minutes; later runs reuse $out)" >&2
-  (cd "$here/go/$name" && go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+  (cd "$here/go/$name" && ${prio:-} go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
   mv "$out.tmp" "$out"
   echo "build.sh: built $name in $((SECONDS - start))s" >&2
   echo "$out"

@@ -48,13 +48,14 @@ build_binaries() {
   mkdir -p "$LOGS"
   local out
   # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
-  out=$("$here/build.sh" kube etcd kwok buildx kustomize 2> >(tee -a "$LOGS/build.log" >&2)) ||
+  out=$("$here/build.sh" kube etcd kwok buildx kustomize cosign 2> >(tee -a "$LOGS/build.log" >&2)) ||
     die "building the stack binaries failed (see $LOGS/build.log)" build
   KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
   ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
   KWOK_BIN=$(grep '/bin/kwok-' <<<"$out")
   BUILDX_BIN=$(grep '/bin/buildx-' <<<"$out")
   KUSTOMIZE_BIN=$(grep '/bin/kustomize-' <<<"$out")
+  COSIGN_BIN=$(grep '/bin/cosign-' <<<"$out")
 }
 
 # Before starting anything: every port a stopped component needs must be free, so a clash is
@@ -366,7 +367,8 @@ write_env() {
   "caFile": "$PKI/ca.crt",
   "stateDir": "$STATE",
   "podReadyDelayMs": $READY_DELAY_MS,
-  "kustomize": "$KUSTOMIZE_BIN"
+  "kustomize": "$KUSTOMIZE_BIN",
+  "cosign": "$COSIGN_BIN"
 }
 EOF
   mv "$STATE/env.json.tmp" "$STATE/env.json"
