@@ -11,7 +11,6 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { bundleToJSON } from '@sigstore/bundle'
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from '@sigstore/mock'
-import { attachArtifactToImage } from '@sigstore/oci'
 import { DSSEBundleBuilder, FulcioSigner, RekorWitness } from '@sigstore/sign'
 import { run, stack, stackScripts } from './stack.js'
 
@@ -193,20 +192,43 @@ export async function attest(sig: MockSigstore, subject: { name: string; digest:
   }
   const builder = new DSSEBundleBuilder({
     signer: new FulcioSigner({ fulcioBaseURL: sig.fulcioURL, identityProvider: { getToken: async () => githubToken(identity.repository, identity.workflow) } }),
-    witnesses: [new RekorWitness({ rekorBaseURL: sig.rekorURL, entryType: 'dsse' })]
+    witnesses: [new RekorWitness({ rekorBaseURL: sig.rekorURL, entryType: 'intoto' })]
   })
   const bundle = await builder.create({ data: Buffer.from(JSON.stringify(statement)), type: 'application/vnd.in-toto+json' })
   return Buffer.from(JSON.stringify(bundleToJSON(bundle)))
 }
 
-/** Attaches a bundle to the image digest as an OCI referrer (with the tag-schema fallback). */
+/**
+ * Attaches a bundle to the image digest as an OCI 1.1 referrer, as actions/attest does with
+ * push-to-registry: an artifact manifest whose subject is the image, listed in the referrers
+ * tag index (sha256-<hex>) because the stack's registry 2.8 has no referrers API.
+ */
 export async function attach(registry: string, repo: string, digest: string, bundle: Buffer, auth?: { user: string; password: string }): Promise<void> {
-  await attachArtifactToImage({
-    imageName: `${registry}/${repo}`,
-    imageDigest: digest,
-    artifact: bundle,
-    mediaType: BUNDLE_MEDIA_TYPE,
-    annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' },
-    credentials: auth ? { username: auth.user, password: auth.password } : { username: '', password: '' }
-  })
+  const subject = await getManifest(registry, repo, digest, auth)
+  const empty = Buffer.from('{}')
+  const emptyDigest = await putBlob(registry, repo, empty, auth)
+  const bundleDigest = await putBlob(registry, repo, bundle, auth)
+  const annotations = { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': 'https://slsa.dev/provenance/v1' }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: BUNDLE_MEDIA_TYPE,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: empty.length },
+      layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: bundleDigest, size: bundle.length }],
+      subject: { mediaType: subject.type.split(';')[0], digest, size: subject.body.length },
+      annotations
+    })
+  )
+  const manifestDigest = sha256(manifest)
+  await putManifest(registry, repo, manifestDigest, manifest, 'application/vnd.oci.image.manifest.v1+json', auth)
+  const tag = digest.replace(':', '-')
+  let index: { schemaVersion: number; mediaType: string; manifests: object[] } = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }
+  try {
+    index = JSON.parse((await getManifest(registry, repo, tag, auth)).body.toString())
+  } catch {
+    // no referrers yet
+  }
+  index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifestDigest, size: manifest.length, artifactType: BUNDLE_MEDIA_TYPE, annotations })
+  await putManifest(registry, repo, tag, Buffer.from(JSON.stringify(index)), 'application/vnd.oci.image.index.v1+json', auth)
 }

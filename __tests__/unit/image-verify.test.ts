@@ -17,6 +17,7 @@ import {
   signatureTag,
   simpleSigningMismatch,
   statementMismatch,
+  validityMismatch,
   workflowPattern,
   type AttestationPolicy
 } from '../../src/image/verify.js'
@@ -76,6 +77,21 @@ describe('identityMismatch (what gh attestation verify --repo --signer-workflow 
   })
   it('anchors a workflow path at the repository', () => {
     expect(workflowPattern(want).source).toBe('^https:\\/\\/github\\.com\\/acme\\/web\\/\\.github\\/workflows\\/release\\.yml@')
+  })
+})
+
+describe('validityMismatch', () => {
+  const from = new Date('2026-01-01T00:00:00Z')
+  const until = new Date('2026-01-01T00:10:00Z')
+  it.each([
+    ['inside', [new Date('2026-01-01T00:05:00Z')], undefined],
+    ['no times (the verifier then asks for one)', [], undefined],
+    ['after expiry', [new Date('2026-01-01T01:00:00Z')], 'its certificate had expired (valid until 2026-01-01T00:10:00.000Z) when the signature was logged at 2026-01-01T01:00:00.000Z'],
+    ['before issue', [new Date('2025-12-31T23:00:00Z')], /not yet valid/]
+  ])('%s', (_n, times, want) => {
+    const got = validityMismatch(from, until, times)
+    if (want instanceof RegExp) expect(got).toMatch(want)
+    else expect(got).toBe(want)
   })
 })
 

@@ -176,6 +176,18 @@ export function workflowPattern(want: AttestationPolicy): RegExp {
   return new RegExp(w)
 }
 
+/**
+ * Fulcio certificates live minutes; a signature counts only when a logged or stamped time falls
+ * inside the certificate's validity. The reason it does not, else undefined.
+ */
+export function validityMismatch(notBefore: Date, notAfter: Date, times: Date[]): string | undefined {
+  const outside = times.find(t => t < notBefore || t > notAfter)
+  if (!outside) return undefined
+  return outside > notAfter
+    ? `its certificate had expired (valid until ${notAfter.toISOString()}) when the signature was logged at ${outside.toISOString()}`
+    : `its certificate was not yet valid (from ${notBefore.toISOString()}) when the signature was logged at ${outside.toISOString()}`
+}
+
 /** One line for a refusal; `what` says which evidence was wanted. */
 export function refusal(image: string, what: string, why: string): DeployError {
   return new DeployError(`refusing ${image}: ${what} ${why}`, { input: 'verify' })
@@ -336,11 +348,13 @@ async function verifySignature(repo: RepoReader, digest: string, key: KeyObject,
   throw refusal(image, 'has no valid Cosign signature:', reasons[0])
 }
 
-function certIdentity(bundle: Bundle): CertIdentity | undefined {
+function leafCertificate(bundle: Bundle): X509Certificate | undefined {
   const vm = bundle.verificationMaterial.content
   const raw = vm.$case === 'certificate' ? vm.certificate.rawBytes : vm.$case === 'x509CertificateChain' ? vm.x509CertificateChain.certificates[0]?.rawBytes : undefined
-  if (!raw) return undefined
-  const cert = X509Certificate.parse(Buffer.from(raw))
+  return raw ? X509Certificate.parse(Buffer.from(raw)) : undefined
+}
+
+function certIdentity(cert: X509Certificate): CertIdentity {
   const ext = (oid: string): string | undefined => {
     const e = cert.extension(oid)
     return e ? extensionText(e.value) : undefined
@@ -380,13 +394,20 @@ async function verifyAttestation(repo: RepoReader, digest: string, want: Attesta
   for (const { bundle } of await referrerBundles(repo, digest)) {
     const payload = dssePayload(bundle)
     if (!payload || payload.type !== INTOTO_PAYLOAD) continue
-    const id = certIdentity(bundle)
-    if (!id) continue // key-signed: a Cosign signature, not an attestation
+    const cert = leafCertificate(bundle)
+    if (!cert) continue // key-signed: a Cosign signature, not an attestation
+    const id = certIdentity(cert)
     const mismatch = statementMismatch(payload.text, digest, want.predicateType)
     if (mismatch?.startsWith('its predicate')) continue
     seen++
     if (mismatch) {
       reasons.push(mismatch)
+      continue
+    }
+    const logged = bundle.verificationMaterial.tlogEntries.map(e => new Date(Number(e.integratedTime) * 1000))
+    const expired = validityMismatch(cert.notBefore, cert.notAfter, logged)
+    if (expired) {
+      reasons.push(expired)
       continue
     }
     try {
