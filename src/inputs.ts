@@ -204,7 +204,6 @@ function readVerify(get: InputReader, hasImage: boolean): VerifySettings {
       throw new DeployError(`'${repository ?? ''}' is not owner/name; name the repository the attestation must come from`, { input: 'attestation-repository' })
     const trustedRoot = text('trusted-root')
     if (!trustedRoot) throw new DeployError(`verify ${mode} needs a Sigstore trusted root file (e.g. from 'gh attestation trusted-root')`, { input: 'trusted-root' })
-    if (!fs.existsSync(trustedRoot)) throw new DeployError(`'${trustedRoot}' does not exist`, { input: 'trusted-root' })
     const workflow = text('attestation-workflow')
     if (workflow) {
       try {

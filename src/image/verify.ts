@@ -367,28 +367,49 @@ function certIdentity(cert: X509Certificate): CertIdentity {
   }
 }
 
-let trustCache: { file: string; trust: TrustMaterial; hasLogs: { tlog: boolean; ctlog: boolean } } | undefined
+let trustCache: { file: string; trust: TrustMaterial } | undefined
 
-function loadTrust(file: string): { trust: TrustMaterial; hasLogs: { tlog: boolean; ctlog: boolean } } {
-  if (trustCache?.file === file) return trustCache
-  let root: TrustedRoot
+/**
+ * A trusted_root.json, or the JSON lines `gh attestation trusted-root` prints (public-good and
+ * GitHub's instance): their authorities are merged.
+ */
+function loadTrust(file: string): TrustMaterial {
+  if (trustCache?.file === file) return trustCache.trust
+  let roots: TrustedRoot[]
   try {
-    root = TrustedRoot.fromJSON(JSON.parse(fs.readFileSync(file, 'utf8')))
+    const text = fs.readFileSync(file, 'utf8').trim()
+    let docs: unknown[]
+    try {
+      docs = [JSON.parse(text)]
+    } catch {
+      docs = text.split('\n').filter(l => l.trim()).map(l => JSON.parse(l) as unknown)
+    }
+    roots = docs.map(d => TrustedRoot.fromJSON(d))
   } catch (err) {
     throw new DeployError(`cannot read the Sigstore trusted root ${file}: ${(err as Error).message}`, { input: 'trusted-root' })
   }
-  trustCache = { file, trust: toTrustMaterial(root), hasLogs: { tlog: root.tlogs.length > 0, ctlog: root.ctlogs.length > 0 } }
-  return trustCache
+  const parts = roots.map(r => toTrustMaterial(r))
+  const trust: TrustMaterial = {
+    certificateAuthorities: parts.flatMap(p => p.certificateAuthorities),
+    timestampAuthorities: parts.flatMap(p => p.timestampAuthorities),
+    tlogs: parts.flatMap(p => p.tlogs),
+    ctlogs: parts.flatMap(p => p.ctlogs),
+    publicKey: parts[0].publicKey
+  }
+  trustCache = { file, trust }
+  return trust
 }
 
 /**
  * A Sigstore attestation bundle (referrer) about the digest, verified against the trusted root
- * (certificate chain, SCT and log entry when the root has those logs, a trusted time inside
- * the certificate's validity) and whose certificate names the expected repository/workflow.
+ * (certificate chain, the SCTs and log entries it carries, a trusted time inside the
+ * certificate's validity) and whose certificate names the expected repository/workflow.
  */
 async function verifyAttestation(repo: RepoReader, digest: string, want: AttestationPolicy, image: string): Promise<Verified> {
-  const { trust, hasLogs } = loadTrust(want.trustedRoot)
-  const verifier = new Verifier(trust, { tlogThreshold: hasLogs.tlog ? 1 : 0, ctlogThreshold: hasLogs.ctlog ? 1 : 0, timestampThreshold: 1 })
+  // Every log entry, SCT and timestamp present is verified; at least one trusted time is
+  // required. Not more: GitHub's own instance (private repositories) logs nothing and embeds no
+  // SCT, it countersigns with its timestamp authority instead.
+  const verifier = new Verifier(loadTrust(want.trustedRoot), { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 1 })
   const reasons: string[] = []
   let seen = 0
   for (const { bundle } of await referrerBundles(repo, digest)) {
