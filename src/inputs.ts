@@ -5,6 +5,8 @@ import { DeployError } from './errors.js'
 import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
 import { checkNamespace } from './preview/index.js'
 import { redactUrl, registerSecret, urlSecrets } from './redact.js'
+import * as fs from 'node:fs'
+import { GITHUB_ISSUER, parsePublicKey, SLSA_PROVENANCE_V1, type VerifyMode, type VerifySettings, needsAttestation, needsSignature } from './image/verify.js'
 
 export type Mode = 'deploy' | 'diff' | 'cleanup'
 export type Strategy = 'rolling' | 'canary' | 'blue-green'
@@ -91,6 +93,9 @@ export interface Settings {
   commentLogs: boolean
   /** record a GitHub Deployment (the job's `environment:` key makes its own) */
   githubDeployment: boolean
+
+  /** supply chain: what the digest must carry before anything is applied */
+  verify: VerifySettings
 }
 
 /** Reads one raw input; core.getInput by default, a map in tests. */
@@ -205,7 +210,49 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     githubToken: token,
     comment: choice(get, 'comment', ['auto', 'always', 'never'], 'auto'),
     commentLogs: bool(get, 'comment-logs', false),
-    githubDeployment: bool(get, 'github-deployment', true)
+    githubDeployment: bool(get, 'github-deployment', true),
+
+    verify: readVerify(get, Boolean(image))
+  }
+}
+
+/** verify, cosign-key, attestation-*, trusted-root: checked before any work. */
+function readVerify(get: InputReader, hasImage: boolean): VerifySettings {
+  const text = (name: string): string | undefined => get(name).trim() || undefined
+  const mode: VerifyMode = choice(get, 'verify', ['none', 'signature', 'attestation', 'both'], 'none')
+  if (mode === 'none') return { mode }
+  if (!hasImage) throw new DeployError(`verify ${mode} checks the image's digest and needs 'image'`, { input: 'verify' })
+  const out: VerifySettings = { mode }
+  if (needsSignature(mode)) {
+    const key = text('cosign-key')
+    if (!key) throw new DeployError(`verify ${mode} needs the Cosign public key (PEM text or a path)`, { input: 'cosign-key' })
+    out.cosignKey = key.startsWith('-----BEGIN') ? key : readTextFile(key, 'cosign-key')
+    parsePublicKey(out.cosignKey)
+  }
+  if (needsAttestation(mode)) {
+    const repository = text('attestation-repository') ?? process.env.GITHUB_REPOSITORY
+    if (!repository || !/^[\w.-]+\/[\w.-]+$/.test(repository))
+      throw new DeployError(`'${repository ?? ''}' is not owner/name; name the repository the attestation must come from`, { input: 'attestation-repository' })
+    const trustedRoot = text('trusted-root')
+    if (!trustedRoot) throw new DeployError(`verify ${mode} needs a Sigstore trusted root file (e.g. from 'gh attestation trusted-root')`, { input: 'trusted-root' })
+    const workflow = text('attestation-workflow')
+    if (workflow) {
+      try {
+        new RegExp(workflow)
+      } catch {
+        throw new DeployError(`'${workflow}' is neither a .github/workflows/ path nor a regular expression`, { input: 'attestation-workflow' })
+      }
+    }
+    out.attestation = { repository, workflow, issuer: GITHUB_ISSUER, predicateType: text('attestation-type') ?? SLSA_PROVENANCE_V1, trustedRoot }
+  }
+  return out
+}
+
+function readTextFile(file: string, input: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    throw new DeployError(`'${file}' is neither PEM text nor a readable file`, { input })
   }
 }
 

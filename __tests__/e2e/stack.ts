@@ -47,6 +47,8 @@ export interface StackEnv {
   }
   /** the stack's Prometheus, scraping Traefik every second */
   prometheusUrl: string
+  /** cosign v3 built from its module, for signing test images (absent in an env.json written before it) */
+  cosign?: string
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */

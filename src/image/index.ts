@@ -6,6 +6,7 @@ import type { DeployReport } from '../report/model.js'
 import { type ImageRef, pinned, repository } from './reference.js'
 import { buildImage, type BuildContext } from './build.js'
 import { dockerConfigCredentials, headManifest, login } from './registry.js'
+import { describeVerified, verifyImage } from './verify.js'
 
 export interface ImageResult {
   ref: ImageRef
@@ -44,5 +45,11 @@ export async function prepareImage(s: Settings, ctx: BuildContext, report: Deplo
   }
   const result = { ref: image, digest, pinnedRef: pinned(image, digest), tags, built: !s.digest }
   report.image = { ref: result.pinnedRef, digest, tags, built: result.built }
+  if (s.verify.mode !== 'none') {
+    // Before manifests are rendered or anything applied: a refusal leaves the cluster untouched.
+    const verified = await verifyImage(image, digest, s.verify, creds ?? dockerConfigCredentials(image.registry))
+    report.verified = verified.map(describeVerified)
+    for (const line of report.verified) core.info(`Verified ${result.pinnedRef}: ${line}`)
+  }
   return result
 }

@@ -86,7 +86,8 @@ export async function headManifest(ref: ImageRef, reference: string, creds?: Cre
   return res.headers.get('docker-content-digest') ?? reference
 }
 
-async function authorize(challenge: string, ref: ImageRef, creds: Credentials | undefined, signal?: AbortSignal): Promise<string> {
+/** The Authorization header for a 401 challenge (Basic, or a Bearer token for pull scope). */
+export async function authorize(challenge: string, ref: ImageRef, creds: Credentials | undefined, signal?: AbortSignal): Promise<string> {
   const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : undefined
   if (/^basic/i.test(challenge)) {
     if (!basic) throw new DeployError(`registry ${ref.registry} needs credentials`, { input: 'registry-username' })

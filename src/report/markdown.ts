@@ -103,6 +103,7 @@ function overview(r: DeployReport): string {
     rows.push(['Image', `${code(r.image.ref.split('@')[0])}${tags}${r.image.built ? ', built in this run' : ''}`])
     rows.push(['Digest', code(r.image.digest)])
   }
+  if (r.verified?.length) rows.push(['Verified', r.verified.map(v => inline(v, 300)).join('; ')])
   if (r.previousImage) rows.push(['Previous image', code(r.previousImage)])
   if (r.chart) {
     const values = r.chart.values.length ? `, values ${r.chart.values.map(v => code(v)).join(', ')}` : ''

@@ -67,6 +67,8 @@ export interface DeployReport {
   mode: 'deploy' | 'diff' | 'cleanup'
   strategy: 'rolling' | 'canary' | 'blue-green'
   image?: { ref: string; digest: string; tags: string[]; built: boolean }
+  /** what the digest was verified with before apply (verify input): one line each */
+  verified?: string[]
   previousImage?: string
   resources: ResourceEntry[]
   pinned: { resource: string; container: string; from: string; to: string }[]

@@ -2,7 +2,7 @@
 # Builds the local stack's binaries from the Go modules under test/stack/go into a cache outside
 # the repository, one file per module keyed by a hash of that module's files, so a warm machine
 # rebuilds nothing and a changed pin rebuilds only its own binary.
-#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|helm|traefik|responder ...]   (default: all)
+#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|helm|traefik|responder|cosign ...]   (default: all)
 # Prints the path of each binary. Cold build on 2 cores: see README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +33,7 @@ prepare_traefik() {
 }
 
 build_one() {
-  local name=$1 out pkg ldflags=""
+  local name=$1 out pkg ldflags="" prio=""
   out="$cache/bin/$name-$(key "$name")"
   if [ -x "$out" ]; then echo "$out"; return; fi
   case $name in
@@ -54,18 +54,21 @@ build_one() {
     # Charts may pin helm's version (.Capabilities.HelmVersion); say the real one, not "v4.3".
     helm) pkg=helm.sh/helm/v4/cmd/helm
       ldflags="-X helm.sh/helm/v4/internal/version.version=v4.3.2 -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
-    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, helm, traefik, responder)" >&2; return 2 ;;
+    cosign) pkg=github.com/sigstore/cosign/v3/cmd/cosign
+      # only the supply-chain tests need it: lowest CPU priority beside the shared builds
+      ldflags="-X sigs.k8s.io/release-utils/version.gitVersion=v3.1.3" prio=nice ;;
+    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, helm, traefik, responder, cosign)" >&2; return 2 ;;
   esac
   local start=$SECONDS dir=$here/go/$name
   if [ "$name" = traefik ]; then dir=$cache/src/traefik; prepare_traefik "$dir"; fi
   echo "build.sh: building $name (cold builds take minutes; later runs reuse $out)" >&2
-  (cd "$dir" && go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+  (cd "$dir" && ${prio:-} go build -trimpath -tags selinux,notest -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
   mv "$out.tmp" "$out"
   echo "build.sh: built $name in $((SECONDS - start))s" >&2
   echo "$out"
 }
 
-[ $# -gt 0 ] || set -- etcd kwok buildx kustomize helm kube traefik responder
+[ $# -gt 0 ] || set -- etcd kwok buildx kustomize helm kube traefik responder cosign
 # One build at a time per cache: a second caller waits and then finds the binaries built.
 exec 8>"$cache/.build.lock"
 flock -n 8 || { echo "build.sh: another build.sh is running; waiting for it (up to 1h)" >&2; flock -w 3600 8; } ||

@@ -51,7 +51,7 @@ build_binaries() {
   mkdir -p "$LOGS"
   local out
   # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
-  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm traefik responder 2> >(tee -a "$LOGS/build.log" >&2)) ||
+  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm traefik responder cosign 2> >(tee -a "$LOGS/build.log" >&2)) ||
     die "building the stack binaries failed (see $LOGS/build.log)" build
   KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
   ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
@@ -64,6 +64,7 @@ build_binaries() {
   [ "$(readlink "$STATE/bin/helm" 2>/dev/null)" = "$HELM_BIN" ] || ln -sfn "$HELM_BIN" "$STATE/bin/helm"
   TRAEFIK_BIN=$(grep '/bin/traefik-' <<<"$out")
   RESPONDER_BIN=$(grep '/bin/responder-' <<<"$out")
+  COSIGN_BIN=$(grep '/bin/cosign-' <<<"$out")
 }
 
 # Before starting anything: every port a stopped component needs must be free, so a clash is
@@ -459,6 +460,7 @@ write_env() {
   "podReadyDelayMs": $READY_DELAY_MS,
   "kustomize": "$KUSTOMIZE_BIN",
   "helm": "$STATE/bin/helm",
+  "cosign": "$COSIGN_BIN",
   "podCidr": "$POD_CIDR",
   "serviceCidr": "$SERVICE_CIDR",
   "router": {
