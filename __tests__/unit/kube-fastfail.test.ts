@@ -90,7 +90,7 @@ describe('a pod that no node can ever hold', () => {
   const gpuPod = pendingPod({ containers: [{ name: 'web', resources: { requests: { 'nvidia.com/gpu': '1' } } }] })
   it.each<[string, KubeObject, KubeObject[], RegExp | undefined]>([
     ['fits a node', pendingPod(), [node('n1')], undefined],
-    ['requests above every node', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [node('n1'), node('n2', { cpu: '32' })], /2 nodes is smaller than the pod's requests \(cpu\)/],
+    ['requests above every node', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [node('n1'), node('n2', { cpu: '32' })], /2 nodes too small for the pod's requests \(cpu\)/],
     ['one big enough node is enough', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '16' } } }] }), [node('n1'), node('n2', { cpu: '32' })], undefined],
     ['an extended resource no node has', gpuPod, [node('n1')], /requests \(nvidia.com\/gpu\)/],
     ['nodeSelector nobody matches', pendingPod({ nodeSelector: { disk: 'ssd' } }), [node('n1'), node('n2', { labels: { disk: 'hdd' } })], /nodeSelector/],
@@ -159,13 +159,14 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
     ['stalled: nothing moved for the whole window', pendingPod(), { now: T0 + STALL_WINDOW_MS, nodes: [node('n1')], progress: still }, /made no progress for 120s with this pod unschedulable: 0\/3 nodes/],
     ['a shorter window when asked', pendingPod(), { now: T0 + 10_000, progress: still, windowMs: 10_000 }, /no progress for 10s/],
     ['the window counts from the pod turning unschedulable', pendingPod({}, { since: T0 + 100_000 }), { now: T0 + STALL_WINDOW_MS + 50_000, progress: still }, undefined],
-    ['can never fit: at once, progress or not', big, { now: T0 + 1, nodes: [node('n1'), node('n2')], progress: { lastProgressAt: T0, inFlight: true } }, /^no node can ever hold the pod: 2 nodes is smaller than the pod's requests \(cpu\) \(scheduler: 0\/3/],
+    ['can never fit: at once, progress or not', big, { now: T0 + 1, nodes: [node('n1'), node('n2')], progress: { lastProgressAt: T0, inFlight: true } }, /^no node can ever hold the pod: 2 nodes too small for the pod's requests \(cpu\) \(scheduler: 0\/3/],
     [
       'can never fit by the scheduler message when nodes are unreadable',
       pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }),
-      { now: T0 + 1, progress: { lastProgressAt: T0, inFlight: true } },
+      { now: T0 + 1, nodes: 'unreadable', progress: { lastProgressAt: T0, inFlight: true } },
       /^no node can ever hold the pod \(scheduler: 0\/3 nodes are available: 3 Insufficient memory/
     ],
+    ['nodes not listed yet: no never-fit verdict from the message', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, progress: still }, undefined],
     ['scheduled pods are not judged here', { ...pendingPod(), spec: { nodeName: 'n1', containers: [] } } as KubeObject, { now: T0 + 10 * STALL_WINDOW_MS, progress: still }, undefined]
   ])('%s', (_n, pod, facts, expected) => {
     const p = scheduleProblem(pod, facts)

@@ -120,7 +120,7 @@ export function nodeRefusal(pod: KubeObject, node: KubeObject, requests = podReq
   const allocatable = n.status?.allocatable ?? {}
   const short = [...requests].filter(([k, v]) => v > (quantity(allocatable[k]) || 0)).map(([k]) => k)
   if (quantity(allocatable.pods ?? '1') < 1) short.push('pods')
-  if (short.length) return `is smaller than the pod's requests (${short.join(', ')})`
+  if (short.length) return `too small for the pod's requests (${short.join(', ')})`
   return undefined
 }
 
@@ -176,8 +176,8 @@ export interface RolloutProgress {
 
 export interface ScheduleFacts {
   now: number
-  /** the cluster's nodes, when they can be read */
-  nodes?: KubeObject[]
+  /** the cluster's nodes; 'unreadable' when the identity may not list them (the scheduler's message decides); undefined while not known yet */
+  nodes?: KubeObject[] | 'unreadable'
   progress: RolloutProgress
   windowMs?: number
 }
@@ -186,7 +186,8 @@ export interface ScheduleFacts {
 export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProblem | undefined {
   const u = unschedulable(pod)
   if (!u) return undefined
-  const never = facts.nodes ? neverFits(pod, facts.nodes) : schedulerSaysNeverFits(u.message) ? 'no node can ever hold the pod' : undefined
+  const never =
+    facts.nodes === 'unreadable' ? (schedulerSaysNeverFits(u.message) ? 'no node can ever hold the pod' : undefined) : facts.nodes ? neverFits(pod, facts.nodes) : undefined
   if (never) return { reason: 'Unschedulable', message: `${never} (scheduler: ${u.message})` }
   const window = facts.windowMs ?? STALL_WINDOW_MS
   const quietSince = Math.max(u.since, facts.progress.lastProgressAt)

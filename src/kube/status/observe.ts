@@ -54,7 +54,7 @@ export class PodBook {
   /** pods with a problem or waiting to be scheduled: re-judged when their workload moves or time passes */
   private readonly suspects = new Set<string>()
   private readonly moving = new Set<string>()
-  private nodes?: KubeObject[]
+  private nodes?: KubeObject[] | 'unreadable'
   private lastProgressAt: number
 
   constructor(
@@ -69,13 +69,13 @@ export class PodBook {
     this.lastProgressAt = now
   }
 
-  /** The cluster's nodes (undefined: they cannot be read, the scheduler's message decides). */
-  setNodes(nodes: KubeObject[] | undefined): void {
-    this.nodes = nodes?.map(slimNode)
+  /** The cluster's nodes, or 'unreadable' (forbidden): then the scheduler's message decides. */
+  setNodes(nodes: KubeObject[] | 'unreadable'): void {
+    this.nodes = nodes === 'unreadable' ? nodes : nodes.map(slimNode)
   }
 
   setNode(type: string, node: KubeObject): void {
-    const rest = (this.nodes ?? []).filter(n => n.metadata.name !== node.metadata.name)
+    const rest = (Array.isArray(this.nodes) ? this.nodes : []).filter(n => n.metadata.name !== node.metadata.name)
     this.nodes = type === 'DELETED' ? rest : [...rest, slimNode(node)]
   }
 

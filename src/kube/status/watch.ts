@@ -379,7 +379,7 @@ class PodWatch {
         onEvent: (type, node) => this.book.setNode(type, node)
       })
     } catch {
-      this.book.setNodes(undefined)
+      this.book.setNodes('unreadable')
     }
   }
 
