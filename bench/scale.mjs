@@ -71,8 +71,6 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
 const build = spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', path.join(repo, 'bench/rollout-lib.ts'), '-o', out, '--quiet'], { encoding: 'utf8' })
 if (build.status !== 0) throw new Error(`ncc build failed: ${build.stderr}`)
 const bundle = path.join(out, 'index.js')
-const lib = await import(bundle)
-const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
 
 const nodes = []
 async function pool(name, n, pods) {
