@@ -140,6 +140,8 @@ describe('a pod that no node can ever hold', () => {
   it.each([
     ['exceeds allocatable', '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.', true],
     ['selector and taints', "0/4 nodes are available: 1 node(s) had untolerated taint {team: a}, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.", true],
+    // kube-scheduler 1.36 as the stack runs it
+    ['1.36 wording', '0/7 nodes are available: 3 Insufficient cpu, 4 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.', true],
     ['full: victims could be evicted', '0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.', false],
     ['partly resolvable', '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.', false],
     ['an unbound claim may bind soon', '0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.', false],

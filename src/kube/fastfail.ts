@@ -147,7 +147,8 @@ const STATIC_REASON = /^\d+ (Insufficient \S+|node\(s\) didn't match Pod's node 
 export function schedulerSaysNeverFits(message: string | undefined): boolean {
   const m = UNRESOLVABLE.exec((message ?? '').trim())
   if (!m || m[1] !== m[2]) return false
-  const head = /^0\/\d+ nodes are available: (.*?)\. preemption:/.exec(message!.trim())?.[1]
+  // The per-node reasons end at the first ". " (newer schedulers add "no new claims to deallocate").
+  const head = /^0\/\d+ nodes are available: (.*?)\.\s/.exec(message!.trim())?.[1]
   return !!head && head.split(/, (?=\d+ )/).every(r => STATIC_REASON.test(r.trim()))
 }
 
