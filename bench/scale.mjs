@@ -114,7 +114,7 @@ async function child(objects, stallWindowMs) {
   const input = path.join(out, `in-${randomBytes(3).toString('hex')}.json`)
   const output = `${input}.out`
   fs.writeFileSync(input, JSON.stringify({ bundle, objects, targets: objects.map(target), stallWindowMs }))
-  const p = spawn(path.join(repo, 'scripts/node24'), [import.meta.filename, '--child', input, output], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const p = spawn(process.execPath, [import.meta.filename, '--child', input, output], { stdio: ['ignore', 'ignore', 'inherit'] })
   const code = await new Promise(r => p.on('exit', r))
   if (code !== 0) throw new Error(`wait process exited ${code}`)
   return JSON.parse(fs.readFileSync(output, 'utf8'))
