@@ -7,7 +7,7 @@
 //   2. Look-alikes that must end done, and real failures with the time to their verdict.
 // The pool is extra kwok nodes made here (tainted, so only these pods land there), deleted after.
 //   scripts/node24 bench/scale.mjs [deployments=500]
-import { execFile, spawn, spawnSync } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -68,8 +68,19 @@ const count = Number(process.argv[2] ?? 500)
 const id = `scale-${randomBytes(3).toString('hex')}`
 const namespaces = Array.from({ length: 10 }, (_, i) => `${id}-${i}`)
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
-const build = spawnSync(path.join(repo, 'scripts/node24'), [path.join(repo, 'node_modules/@vercel/ncc/dist/ncc/cli.js'), 'build', path.join(repo, 'bench/rollout-lib.ts'), '-o', out, '--quiet'], { encoding: 'utf8' })
-if (build.status !== 0) throw new Error(`ncc build failed: ${build.stderr}`)
+// Bundle the TypeScript sources once (esbuild, as the action itself is built).
+const { build } = await import('esbuild')
+await build({
+  entryPoints: [path.join(repo, 'bench/rollout-lib.ts')],
+  outfile: path.join(out, 'index.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node24',
+  // bundled CommonJS packages call require()
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  logLevel: 'warning'
+})
 const bundle = path.join(out, 'index.js')
 
 const nodes = []
