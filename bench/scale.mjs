@@ -143,8 +143,14 @@ function observe(generation) {
       const line = buf.slice(0, end).trim()
       buf = buf.slice(end + 1)
       if (!line) continue
-      const o = JSON.parse(line).object
-      const s = o?.status ?? {}
+      let o
+      try {
+        o = JSON.parse(line).object
+      } catch {
+        continue
+      }
+      if (o?.kind !== 'Deployment' || !o.spec) continue
+      const s = o.status ?? {}
       const key = `Deployment/${o.metadata.namespace}/${o.metadata.name}`
       if (finished.has(key) || o.metadata.generation < generation || (s.observedGeneration ?? 0) < o.metadata.generation) continue
       if ((s.updatedReplicas ?? 0) >= o.spec.replicas && (s.replicas ?? 0) <= (s.updatedReplicas ?? 0) && (s.availableReplicas ?? 0) >= (s.updatedReplicas ?? 0)) finished.set(key, Date.now())
