@@ -19,7 +19,7 @@ export default tseslint.config(
   {
     // Status of every kind is read as unstructured JSON here (rules check each field before use),
     // as are kubectl's answers in tests and benches.
-    files: ['src/kube/status/rules.ts', 'src/kube/diagnose.ts', '__tests__/**', 'bench/**'],
+    files: ['src/kube/status/rules.ts', 'src/kube/status/observe.ts', 'src/kube/diagnose.ts', 'src/kube/fastfail.ts', '__tests__/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' }
   },
   {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
+import { CRASH_RESTARTS, formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
 const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}): KubeObject =>
@@ -19,20 +19,23 @@ describe('podProblem', () => {
       'CrashLoopBackOff'
     ],
     ['OOMKilled', pod({ phase: 'Running', containerStatuses: [{ name: 'web', state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), 'OOMKilled'],
-    ['init container crash', pod({ phase: 'Pending', initContainerStatuses: [{ name: 'migrate', state: { waiting: { reason: 'CrashLoopBackOff' } } }] }), 'CrashLoopBackOff'],
+    ['init container crash', pod({ phase: 'Pending', initContainerStatuses: [{ name: 'migrate', restartCount: 2, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }), 'CrashLoopBackOff'],
     ['ContainerCreating is normal', waitingIn('ContainerCreating'), undefined],
     ['running and ready', pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: true, state: { running: {} } }] }), undefined],
     ['terminating pods are ignored', { ...waitingIn('ImagePullBackOff'), metadata: { name: 'x', deletionTimestamp: 'now' } } as KubeObject, undefined],
+    ['unschedulable is judged apart (fastfail)', pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] }, { creationTimestamp: '2000-01-01T00:00:00Z' }), undefined],
     [
-      'unschedulable for long',
-      pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes' }] }, { creationTimestamp: '2000-01-01T00:00:00Z' }),
-      'Unschedulable'
+      'a crash right after start is not yet a loop',
+      pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }),
+      undefined
     ],
     [
-      'unschedulable just now',
-      pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] }, { creationTimestamp: new Date().toISOString() }),
-      undefined
-    ]
+      'the second restart is',
+      pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: CRASH_RESTARTS, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }),
+      'CrashLoopBackOff'
+    ],
+    ['a pull that timed out may succeed on retry', waitingIn('ErrImagePull', 'failed to pull image "reg/web:1": dial tcp: i/o timeout'), undefined],
+    ['unauthorized pulls will not', waitingIn('ErrImagePull', 'pull access denied, repository does not exist or may require authorization'), 'ErrImagePull']
   ])('%s', (_n, p, reason) => {
     expect(podProblem(p)?.reason).toBe(reason)
   })
@@ -51,6 +54,13 @@ describe('probe failures from events', () => {
     ['summed across events', [unhealthy(1), unhealthy(2)], 'ProbeFailure'],
     ['other reasons do not count', [{ reason: 'Pulled', count: 10 }], undefined]
   ])('%s', (_n, events, reason) => expect(probeProblem(events)?.reason).toBe(reason))
+
+  it('a pod that is Ready now got past its start-up probe failures', () => {
+    const readyPod = pod({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })
+    const starting = pod({ phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] })
+    expect(probeProblem([unhealthy(5)], readyPod)).toBeUndefined()
+    expect(probeProblem([unhealthy(5)], starting)?.reason).toBe('ProbeFailure')
+  })
 })
 
 describe('events and hints', () => {

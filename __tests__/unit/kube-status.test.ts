@@ -119,22 +119,23 @@ describe('other kinds (kstatus, Jobs wait for completion)', () => {
     ['CRD established', obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition', { status: { conditions: [cond('Established', 'True')] } }), 'done'],
     ['CRD installing', obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition', { status: { conditions: [cond('Established', 'False', { reason: 'Installing' })] } }), 'waiting'],
     ['CRD names rejected', obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition', { status: { conditions: [cond('NamesAccepted', 'False')] } }), 'failed'],
-    ['Pod crashlooping', obj('v1', 'Pod', { status: { phase: 'Running', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }), 'failed'],
+    ['Pod crashlooping', obj('v1', 'Pod', { status: { phase: 'Running', containerStatuses: [{ name: 'a', restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }), 'failed'],
+    ['Pod that crashed once at start', obj('v1', 'Pod', { status: { phase: 'Running', containerStatuses: [{ name: 'a', restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }), 'waiting'],
+    ['Pod in ImagePullBackOff', obj('v1', 'Pod', { status: { phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'ImagePullBackOff' } } }] } }), 'failed'],
     ['Pod ready', obj('v1', 'Pod', { status: { phase: 'Running', conditions: [cond('Ready', 'True')] } }), 'done'],
     ['ReplicaSet short of ready', obj('apps/v1', 'ReplicaSet', { spec: { replicas: 2 }, status: { fullyLabeledReplicas: 2, availableReplicas: 2, readyReplicas: 1 } }), 'waiting']
   ])('%s', (_name, o, state) => {
     expect(evaluate(o).state).toBe(state)
   })
 
-  it('an unschedulable pod fails only after 15s', () => {
+  it('an unschedulable bare pod waits: the pod watch judges scheduling against the rollout progress', () => {
     const p = obj(
       'v1',
       'Pod',
-      { status: { phase: 'Pending', conditions: [cond('PodScheduled', 'False', { reason: 'Unschedulable' })] } },
-      { creationTimestamp: '2026-01-01T00:00:00Z' }
+      { status: { phase: 'Pending', conditions: [cond('PodScheduled', 'False', { reason: 'Unschedulable', message: '0/3 nodes are available' })] } },
+      { creationTimestamp: '2000-01-01T00:00:00Z' }
     )
-    expect(evaluate(p, Date.parse('2026-01-01T00:00:10Z')).state).toBe('waiting')
-    expect(evaluate(p, Date.parse('2026-01-01T00:00:20Z')).state).toBe('failed')
+    expect(evaluate(p)).toEqual({ state: 'waiting', message: 'pod is unschedulable: 0/3 nodes are available' })
   })
 })
 

@@ -18,7 +18,13 @@ type Pod = KubeObject & { spec?: any; status?: any }
 /** Pull errors that no retry will fix; a bare ErrImagePull may be a registry blip, so we wait for the back-off. */
 const PERMANENT_PULL = /not found|manifest unknown|unauthorized|denied|forbidden|no such host|invalid reference/i
 
-/** Pure: the reason a pod of a new revision means the rollout cannot succeed, if there is one. */
+/** Restarts in CrashLoopBackOff before a crash loop is a verdict rather than a start-up hiccup. */
+export const CRASH_RESTARTS = 2
+
+/**
+ * Pure: the reason a pod of a new revision means the rollout cannot succeed, if there is one, from its container
+ * states. Scheduling is decided apart (fastfail.scheduleProblem): it depends on the rollout's progress.
+ */
 export function podProblem(pod: KubeObject): PodProblem | undefined {
   const p = pod as Pod
   if (p.metadata.deletionTimestamp) return undefined
@@ -32,17 +38,13 @@ export function podProblem(pod: KubeObject): PodProblem | undefined {
     if (reason === 'ErrImagePull' && PERMANENT_PULL.test(message)) return { reason, message, container: c.name }
     if (c.lastState?.terminated?.reason === 'OOMKilled' || c.state?.terminated?.reason === 'OOMKilled')
       return { reason: 'OOMKilled', message: `container ${c.name} was killed for exceeding its memory limit`, container: c.name, restarted: true }
-    if (reason === 'CrashLoopBackOff') {
+    // One crash right after start is common (a dependency not up yet) and the next start often
+    // holds; the second restart says it keeps failing.
+    if (reason === 'CrashLoopBackOff' && (c.restartCount ?? 0) >= CRASH_RESTARTS) {
       const last = c.lastState?.terminated
       const exit = last ? ` (last exit code ${last.exitCode}${last.reason ? `, ${last.reason}` : ''})` : ''
       return { reason, message: `container ${c.name} keeps crashing: restarted ${c.restartCount ?? 0} times${exit}`, container: c.name, restarted: true }
     }
-  }
-  const scheduled = (p.status?.conditions ?? []).find((c: any) => c.type === 'PodScheduled')
-  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-    // The scheduler retries; a pod that stays unschedulable for a while will not start on its own.
-    const created = Date.parse(String(p.metadata.creationTimestamp ?? ''))
-    if (Number.isFinite(created) && Date.now() - created > 30_000) return { reason: 'Unschedulable', message: scheduled.message ?? 'no node fits the pod' }
   }
   return undefined
 }
@@ -62,8 +64,13 @@ export interface EventLike {
 /** Probe failures repeated this often mean the probe (or the app behind it) is broken. */
 export const PROBE_FAILURES = 3
 
-/** Pure: a failing-probe problem from a pod's events, when the failures keep coming. */
-export function probeProblem(events: EventLike[]): PodProblem | undefined {
+/**
+ * Pure: a failing-probe problem from a pod's events (each event once, at its latest count), when
+ * the failures keep coming. A pod that is Ready now got past them: probes failing a few times
+ * while the app starts are normal.
+ */
+export function probeProblem(events: EventLike[], pod?: KubeObject): PodProblem | undefined {
+  if (pod && ((pod as Pod).status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')) return undefined
   const unhealthy = events.filter(e => e.reason === 'Unhealthy')
   const count = unhealthy.reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0)
   if (count < PROBE_FAILURES) return undefined

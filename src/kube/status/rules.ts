@@ -9,6 +9,7 @@
 // - A paused Deployment with a pending change never progresses and never hits its deadline
 //   (kubectl hangs until its timeout): failed at once, naming spec.paused.
 import type { KubeObject } from '../../manifests/types.js'
+import { podProblem } from '../diagnose.js'
 
 export type State = 'done' | 'waiting' | 'failed'
 
@@ -53,7 +54,7 @@ export function isWorkload(o: Pick<KubeObject, 'apiVersion' | 'kind'>): boolean 
   return (g === 'apps' && ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) || (g === 'batch' && o.kind === 'Job')
 }
 
-export function evaluate(obj: KubeObject, now: number = Date.now()): Verdict {
+export function evaluate(obj: KubeObject): Verdict {
   const o = obj as Obj
   const g = group(o)
   if (g === 'apps' || g === 'extensions') {
@@ -63,7 +64,7 @@ export function evaluate(obj: KubeObject, now: number = Date.now()): Verdict {
     if (o.kind === 'ReplicaSet') return generic(o, replicaSet)
   }
   if (g === 'batch' && o.kind === 'Job') return job(o)
-  if (g === '' && o.kind === 'Pod') return generic(o, p => pod(p, now))
+  if (g === '' && o.kind === 'Pod') return generic(o, pod)
   if (g === '' && o.kind === 'PersistentVolumeClaim') return generic(o, pvc)
   if (g === '' && o.kind === 'Service') return generic(o, service)
   if (g === 'apiextensions.k8s.io' && o.kind === 'CustomResourceDefinition') return generic(o, crd)
@@ -150,20 +151,17 @@ function replicaSet(o: Obj): Verdict | undefined {
   return done('replica set is available')
 }
 
-function pod(o: Obj, now: number): Verdict | undefined {
+function pod(o: Obj): Verdict | undefined {
   const phase = o.status?.phase
   if (phase === 'Succeeded' || phase === 'Failed') return done(`pod phase ${phase}`)
-  if (phase === 'Running') {
-    if (condition(o, 'Ready')?.status === 'True') return done('pod is ready')
-    const crash = (o.status?.containerStatuses ?? []).find((c: any) => c.state?.waiting?.reason === 'CrashLoopBackOff')
-    if (crash) return failed(`container ${crash.name} is in CrashLoopBackOff`, 'CrashLoopBackOff')
-    return waiting('pod is running but not ready')
-  }
+  // Container states that end a rollout end a bare pod's wait too (the same rules, diagnose.ts);
+  // scheduling needs the rollout's progress, which the pod watch judges (fastfail.ts).
+  const problem = podProblem(o)
+  if (problem) return failed(`${problem.reason}: ${problem.message}`, problem.reason)
+  if (phase === 'Running') return condition(o, 'Ready')?.status === 'True' ? done('pod is ready') : waiting('pod is running but not ready')
   if (phase === 'Pending') {
     const scheduled = condition(o, 'PodScheduled')
-    const created = Date.parse(String(o.metadata.creationTimestamp ?? ''))
-    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable' && now - created > 15_000)
-      return failed(`pod is unschedulable: ${scheduled.message ?? ''}`.trim(), 'Unschedulable')
+    if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') return waiting(`pod is unschedulable: ${scheduled.message ?? ''}`.trim())
     return waiting('pod is pending')
   }
   return waiting('pod has no phase yet')

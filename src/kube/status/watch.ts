@@ -12,7 +12,9 @@ import { type KubeObject, resourceName } from '../../manifests/types.js'
 import { type Kube, classify, isTransient, kube } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
-import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor, podProblem, probeProblem, type EventLike } from '../diagnose.js'
+import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor } from '../diagnose.js'
+import { progressKey } from '../fastfail.js'
+import { type Judged, PodBook } from './observe.js'
 import { sleep } from '../pool.js'
 import { type Verdict, evaluate } from './rules.js'
 
@@ -42,8 +44,8 @@ export interface WaitOptions {
   onStatus?: (resource: string, verdict: Verdict) => void
   /** look at new pods and fail early (default true) */
   diagnose?: boolean
-  /** how often failing-probe events are checked while waiting */
-  probeCheckMs?: number
+  /** how long a rollout may make no progress before an Unschedulable pod fails it (fastfail.STALL_WINDOW_MS) */
+  stallWindowMs?: number
 }
 
 interface Tracked {
@@ -51,6 +53,7 @@ interface Tracked {
   resource: string
   obj?: KubeObject
   last?: Verdict
+  progress?: string
   outcome?: WaitOutcome
 }
 
@@ -65,7 +68,7 @@ interface ListWatchHandlers {
   onGone?(message: string): void
 }
 
-const POD_WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job'])
+const POD_WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'Pod'])
 
 /** Waits until every target is done or failed, or the deadline passes; never throws for a failed rollout. */
 export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], opts: WaitOptions): Promise<WaitOutcome[]> {
@@ -88,11 +91,15 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
   const update = (t: Tracked, obj: KubeObject): void => {
     if (t.outcome) return
     t.obj = obj
+    const moved = progressKey(obj)
+    if (t.progress !== undefined && moved !== t.progress) pods?.progressed()
+    t.progress = moved
     const v = evaluate(obj)
     if (v.state !== 'waiting') return finish(t, v)
     if (v.message !== t.last?.message) onStatus(t.resource, v)
     t.last = v
-    // A pod problem seen before the controller observed this spec could not be attributed then.
+    // A pod problem seen before the controller observed this spec could not be attributed then:
+    // only those suspects are looked at again, not every pod.
     pods?.recheck(t.target.namespace)
   }
 
@@ -102,7 +109,7 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
     groups.set(key, [...(groups.get(key) ?? []), t])
   }
   const tasks: Promise<void>[] = [...groups.values()].map(g => watchGroup(k, g, signal, update, finish))
-  pods = new PodWatch(k, tracked, finish, signal, opts.probeCheckMs ?? 5000)
+  pods = new PodWatch(k, tracked, finish, signal, opts.stallWindowMs)
   if (opts.diagnose !== false) tasks.push(...pods.start())
 
   let fatal: unknown
@@ -291,72 +298,89 @@ function watchOnce(
   })
 }
 
-/** Pods of the waited workloads' namespaces: early failure and the explanation of a stall. */
+/**
+ * Pods of the waited workloads' namespaces: early failure and the explanation of a stall. Per
+ * namespace one pod watch and one watch of probe-failure events; the node list only once a pod
+ * waits to be scheduled. Requests depend on namespaces, not on how long the wait lasts.
+ */
 class PodWatch {
-  private readonly pods = new Map<string, KubeObject>()
+  private readonly book: PodBook
   private readonly replicaSets = new Map<string, KubeObject | undefined>()
   private readonly inFlight = new Set<string>()
+  private nodes?: Promise<void>
 
   constructor(
     private readonly k: Kube,
     private readonly tracked: Tracked[],
     private readonly finish: (t: Tracked, v: Verdict, d?: Diagnostic) => void,
     private readonly signal: AbortSignal,
-    private readonly probeCheckMs: number
-  ) {}
+    stallWindowMs?: number
+  ) {
+    this.book = new PodBook(Date.now(), stallWindowMs)
+  }
+
+  private get pods(): Map<string, KubeObject> {
+    return this.book.pods
+  }
 
   start(): Promise<void>[] {
     const namespaces = new Set(this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind) && t.target.namespace).map(t => t.target.namespace!))
-    return [...namespaces].flatMap(ns => {
-      const mine = this.tracked.filter(t => t.target.namespace === ns && POD_WORKLOADS.has(t.target.kind))
+    const all = this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind))
+    if (!all.length) return []
+    const act = (j: Judged | undefined): void => {
+      if (j) void this.report(j.pod, j.problem)
+      if (!this.nodes && this.book.needsNodes()) this.nodes = this.watchNodes(() => all.every(t => t.outcome))
+    }
+    const tasks = [...namespaces].flatMap(ns => {
+      const mine = all.filter(t => t.target.namespace === ns)
       const finished = (): boolean => mine.every(t => t.outcome)
-      const check = (pod: KubeObject): void => {
-        this.pods.set(`${ns}/${pod.metadata.name}`, pod)
-        const problem = podProblem(pod)
-        if (problem) void this.report(pod, problem)
-      }
-      const watch = listWatch(this.k, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, undefined, this.signal, {
+      const base = `/api/v1/namespaces/${encodeURIComponent(ns)}`
+      const pods = listWatch(this.k, `${base}/pods`, undefined, this.signal, {
         what: { resource: `pods in ${ns}`, rbacResource: 'pods', namespace: ns },
         finished,
-        onList: items => items.forEach(check),
-        onEvent: (type, pod) => (type === 'DELETED' ? this.pods.delete(`${ns}/${pod.metadata.name}`) : check(pod))
+        onList: items => items.forEach(p => act(this.book.pod(p, Date.now()))),
+        onEvent: (type, pod) => (type === 'DELETED' ? this.book.podDeleted(pod, Date.now()) : act(this.book.pod(pod, Date.now())))
       })
-      return [watch, this.probes(ns, finished)]
+      // Failing probes show only as events: watched, so a wait costs the same however long it lasts.
+      const events = listWatch(this.k, `${base}/events`, 'involvedObject.kind=Pod,reason=Unhealthy', this.signal, {
+        what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
+        finished,
+        onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
+        onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
+        // An identity that may not read events loses only the probe rule, not the wait.
+      }).catch(() => undefined)
+      return [pods, events]
     })
+    // The stall rule depends on time passing: a clock re-judges the pods waiting to be scheduled.
+    const clock = setInterval(() => {
+      if (this.book.hasPending()) for (const j of this.book.recheck(undefined, Date.now())) act(j)
+    }, 1000)
+    const stopClock = (): void => clearInterval(clock)
+    this.signal.addEventListener('abort', stopClock, { once: true })
+    return [...tasks, Promise.all(tasks).finally(stopClock).then(() => this.nodes)]
   }
 
-  /** Looks again at the problem pods already seen in a namespace. */
+  /** A workload's status counts changed: its rollout moved. */
+  progressed(): void {
+    this.book.progressed(Date.now())
+  }
+
+  /** Looks again at the suspect pods of a namespace (their workload has changed). */
   recheck(ns: string | undefined): void {
-    for (const pod of this.pods.values()) {
-      if (pod.metadata.namespace !== ns) continue
-      const problem = podProblem(pod)
-      if (problem) void this.report(pod, problem)
-    }
+    for (const j of this.book.recheck(ns, Date.now())) void this.report(j.pod, j.problem)
   }
 
-  /** Failing probes show only as events; look at them now and then. */
-  private async probes(ns: string, finished: () => boolean): Promise<void> {
-    while (!this.signal.aborted && !finished()) {
-      await sleep(this.probeCheckMs, this.signal).catch(() => undefined)
-      if (this.signal.aborted) return
-      let events: EventLike[]
-      try {
-        events = (
-          await this.k.request<{ items: EventLike[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, {
-            query: { fieldSelector: 'reason=Unhealthy,involvedObject.kind=Pod' },
-            signal: this.signal
-          })
-        ).items
-      } catch {
-        continue
-      }
-      const byPod = new Map<string, EventLike[]>()
-      for (const e of events) byPod.set(e.involvedObject?.name ?? '', [...(byPod.get(e.involvedObject?.name ?? '') ?? []), e])
-      for (const [name, list] of byPod) {
-        const pod = this.pods.get(`${ns}/${name}`)
-        const problem = probeProblem(list)
-        if (pod && problem) void this.report(pod, problem)
-      }
+  /** The nodes, for the can-never-fit rule; a namespaced identity cannot read them and relies on the scheduler's message. */
+  private async watchNodes(finished: () => boolean): Promise<void> {
+    try {
+      await listWatch(this.k, '/api/v1/nodes', undefined, this.signal, {
+        what: { resource: 'nodes', rbacResource: 'nodes' },
+        finished,
+        onList: items => this.book.setNodes(items),
+        onEvent: (type, node) => this.book.setNode(type, node)
+      })
+    } catch {
+      this.book.setNodes('unreadable')
     }
   }
 
@@ -380,7 +404,7 @@ class PodWatch {
   private async owner(pod: KubeObject, signal: AbortSignal = this.signal): Promise<Tracked | undefined> {
     const ns = pod.metadata.namespace
     const ref = (pod.metadata.ownerReferences as { kind: string; name: string; uid: string; controller?: boolean }[] | undefined)?.find(r => r.controller)
-    if (!ref) return undefined
+    if (!ref) return this.tracked.find(t => t.target.kind === 'Pod' && t.target.namespace === ns && t.target.name === pod.metadata.name)
     // Until the controller has observed the current spec, its revision fields still name the
     // previous rollout (right after a rollback, the broken one): attribute nothing yet.
     // Jobs have no observedGeneration (their pods are matched by the Job's uid instead).

@@ -1,0 +1,180 @@
+// Every fast-fail rule against its look-alike on the local control plane: what must NOT fail
+// (a surge on a full node pool, a pull that times out once, a crash right after start, a probe
+// that fails twice while the app starts, 100 Deployments whose surge exceeds the pool) ends
+// done; what must fail (a stalled rollout, a pod no node can ever hold) still fails early, with
+// the reason. Full pools are extra kwok nodes made here, tainted so only this file's pods land
+// on them, and deleted afterwards; the shared nodes are left alone.
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { randomBytes } from 'node:crypto'
+import type { KubeObject } from '../../src/manifests/types.js'
+import { type WaitTarget, waitForWorkloads } from '../../src/kube/status/watch.js'
+import { adminKc, deploy, image, restrictedKc } from './deliver-fixtures.js'
+import { SIM_LABEL, type SimBehavior, kubectl, kubectlJson, stack, suiteNamespaces, waitFor } from './stack.js'
+
+const POOL_KEY = 'kube-ship.dev/pool'
+const madeNodes: string[] = []
+
+afterAll(async () => {
+  if (madeNodes.length) await kubectl(['delete', 'node', ...madeNodes, '--ignore-not-found', '--wait=false'])
+})
+
+/** Kwok nodes holding at most `pods` pods each, tainted and labelled for one pool id. */
+async function pool(count: number, pods: number): Promise<string> {
+  const id = `ff-${randomBytes(3).toString('hex')}`
+  const nodes = Array.from({ length: count }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: `${id}-${i}`,
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: { type: 'kwok-pool', [POOL_KEY]: id, 'kubernetes.io/hostname': `${id}-${i}`, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' }
+    },
+    spec: { taints: [{ key: POOL_KEY, value: id, effect: 'NoSchedule' }] },
+    status: { allocatable: { cpu: '32', memory: '128Gi', pods: String(pods) }, capacity: { cpu: '32', memory: '128Gi', pods: String(pods) } }
+  }))
+  madeNodes.push(...nodes.map(n => n.metadata.name))
+  await kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }) })
+  await waitFor(`${count} pool nodes Ready`, async () => {
+    const list = await kubectlJson(['get', 'nodes', '-l', `${POOL_KEY}=${id}`])
+    return list.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === count
+  })
+  return id
+}
+
+interface Opts {
+  replicas?: number
+  behavior?: SimBehavior
+  pool?: string
+  readyDelay?: string
+  requests?: Record<string, string>
+  namespace?: string
+}
+
+function deployment(name: string, tag: string, o: Opts = {}): KubeObject {
+  const labels: Record<string, string> = { app: name }
+  if (o.behavior) labels[SIM_LABEL] = o.behavior
+  const spec: Record<string, unknown> = { containers: [{ name: 'web', image: image(tag), ...(o.requests ? { resources: { requests: o.requests } } : {}) }] }
+  if (o.pool) {
+    spec.nodeSelector = { [POOL_KEY]: o.pool }
+    spec.tolerations = [{ key: POOL_KEY, operator: 'Equal', value: o.pool, effect: 'NoSchedule' }]
+  }
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, ...(o.namespace ? { namespace: o.namespace } : {}) },
+    spec: {
+      replicas: o.replicas ?? 2,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels, ...(o.readyDelay ? { annotations: { 'sim.kube-ship.dev/ready-delay': o.readyDelay } } : {}) }, spec }
+    }
+  }
+}
+
+const target = (ns: string, name: string): WaitTarget => ({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name })
+const quiet = { onStatus: () => {} }
+
+/** Seconds the slowest pod of the namespace waited from creation to being scheduled. */
+async function longestUnschedulable(ns: string): Promise<number> {
+  const pods = (await kubectlJson(['-n', ns, 'get', 'pods'])).items as any[]
+  return Math.max(
+    0,
+    ...pods.map(p => {
+      const scheduled = p.status?.conditions?.find((c: any) => c.type === 'PodScheduled' && c.status === 'True')
+      return scheduled ? (Date.parse(scheduled.lastTransitionTime) - Date.parse(p.metadata.creationTimestamp)) / 1000 : 0
+    })
+  )
+}
+
+describe('fast-fail look-alikes end done', () => {
+  const kc = adminKc()
+  const fresh = suiteNamespaces()
+
+  const seen: Record<string, RegExp> = { 'slow-pull': /Failed Failed to pull image: dial tcp: i\/o timeout/, 'crash-once': /BackOff Back-off restarting/, 'probe-twice': /Unhealthy Readiness probe failed/ }
+  it.each<[SimBehavior, string]>([
+    ['slow-pull', 'ErrImagePull (a timeout) once, then the pull succeeds'],
+    ['crash-once', 'CrashLoopBackOff after one crash at start, then it runs'],
+    ['probe-twice', 'the readiness probe fails twice while starting, then passes']
+  ])('%s: %s', async behavior => {
+    const ns = await fresh(`ff-${behavior}`)
+    expect((await deploy(kc, ns, [deployment('web', 'v1')])).report.status).toBe('succeeded')
+    const run = await deploy(kc, ns, [deployment('web', 'v2', { behavior })])
+    expect(run.error).toBeUndefined()
+    expect(run.report.status).toBe('succeeded')
+    expect(run.report.workloads).toEqual([expect.objectContaining({ ok: true, message: 'deployment "web" successfully rolled out' })])
+    // The look-alike really happened: the pods went through the state a rule looks at.
+    const events = (await kubectlJson(['-n', ns, 'get', 'events'])).items.map((e: any) => `${e.reason} ${e.message}`).join('\n')
+    expect(events).toMatch(seen[behavior])
+    if (behavior === 'probe-twice') {
+      const unhealthy = (await kubectlJson(['-n', ns, 'get', 'events', '--field-selector', 'reason=Unhealthy'])).items as any[]
+      const perPod = new Map<string, number>()
+      for (const e of unhealthy) perPod.set(e.involvedObject.name, (perPod.get(e.involvedObject.name) ?? 0) + (e.series?.count ?? e.count ?? 1))
+      expect(Math.max(...perPod.values())).toBe(2)
+    }
+  })
+
+  it('a surge waiting on a full pool for the capacity the rollout frees keeps waiting, longer than the stall window', async () => {
+    const ns = await fresh('ff-surge')
+    const id = await pool(1, 4)
+    // 4 replicas fill the node; the default strategy surges 1 and lets 1 go unavailable, so each
+    // new pod waits (Unschedulable) for an old one, which goes only once a new pod is Ready (8s).
+    expect((await deploy(kc, ns, [deployment('web', 'v1', { replicas: 4, pool: id })])).report.status).toBe('succeeded')
+    await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-n', ns, '-f', '-'], {
+      input: JSON.stringify(deployment('web', 'v2', { replicas: 4, pool: id, readyDelay: '8s' }))
+    })
+    const [outcome] = await waitForWorkloads(kc, [target(ns, 'web')], { signal: AbortSignal.timeout(180_000), stallWindowMs: 3000, ...quiet })
+    expect(outcome.verdict).toEqual({ state: 'done', message: 'deployment "web" successfully rolled out' })
+    const scheduling = (await kubectlJson(['-n', ns, 'get', 'events', '--field-selector', 'reason=FailedScheduling'])).items
+    expect(scheduling.length).toBeGreaterThan(0)
+    expect(await longestUnschedulable(ns)).toBeGreaterThan(3)
+  })
+
+  it('100 Deployments whose surge exceeds their pool all end done (no false Unschedulable)', async () => {
+    const ns = await fresh('ff-scale')
+    // 100 pods on 130 slots: the surge wants 200, so most new pods wait for an old one to go.
+    const id = await pool(2, 65)
+    const all = (tag: string) => Array.from({ length: 100 }, (_, i) => deployment(`web-${i}`, tag, { replicas: 1, pool: id }))
+    const first = await deploy(kc, ns, all('v1'), { timeout: '300s' })
+    expect(first.error).toBeUndefined()
+    const run = await deploy(kc, ns, all('v2'), { timeout: '300s' })
+    expect(run.error).toBeUndefined()
+    expect(run.report.workloads.filter(w => !w.ok)).toEqual([])
+    expect(run.report.workloads).toHaveLength(100)
+    expect((await kubectlJson(['-n', ns, 'get', 'events', '--field-selector', 'reason=FailedScheduling'])).items.length).toBeGreaterThan(0)
+  })
+})
+
+describe('fast-fail real failures still end the wait early', () => {
+  const kc = adminKc()
+  const fresh = suiteNamespaces()
+
+  it('a rollout stalled on a full pool fails Unschedulable once nothing has moved for the window', async () => {
+    const ns = await fresh('ff-stall')
+    const id = await pool(1, 1)
+    // One replica fills the node; maxUnavailable rounds to 0, so the surge pod can never start.
+    expect((await deploy(kc, ns, [deployment('web', 'v1', { replicas: 1, pool: id })])).report.status).toBe('succeeded')
+    await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-n', ns, '-f', '-'], { input: JSON.stringify(deployment('web', 'v2', { replicas: 1, pool: id })) })
+    const [outcome] = await waitForWorkloads(kc, [target(ns, 'web')], { signal: AbortSignal.timeout(120_000), stallWindowMs: 3000, ...quiet })
+    expect(outcome.verdict.state).toBe('failed')
+    expect(outcome.verdict.reason).toBe('Unschedulable')
+    expect(outcome.verdict.message).toMatch(/^Unschedulable: the rollout made no progress for \d+s with this pod unschedulable: 0\/\d+ nodes are available/)
+    expect(outcome.diagnostic).toMatchObject({ reason: 'Unschedulable', hint: expect.stringMatching(/requests/) })
+  })
+
+  it('a pod no node can ever hold fails at once, named by its requests, and is rolled back', async () => {
+    const ns = await fresh('ff-never')
+    const run = await deploy(kc, ns, [deployment('big', 'v1', { replicas: 1, requests: { cpu: '1000' } })])
+    expect(run.report.status).toBe('rolled-back')
+    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/big: Unschedulable: no node can ever hold the pod: .*\\d+ nodes? too small for the pod's requests \\(cpu\\)`))
+    expect(run.report.diagnostics[0]).toMatchObject({ reason: 'Unschedulable', resource: expect.stringMatching(new RegExp(`^Deployment/${ns}/big \\(pod big-`)) })
+  })
+
+  it('a nodeSelector no node matches fails at once for an identity that cannot read nodes (the scheduler says so)', async () => {
+    const ns = stack().restrictedNamespace
+    const name = `nosel-${randomBytes(3).toString('hex')}`
+    const d = deployment(name, 'v1', { replicas: 1 })
+    ;(d.spec as any).template.spec.nodeSelector = { 'kube-ship.dev/no-such-pool': 'x' }
+    const run = await deploy(restrictedKc(), ns, [d])
+    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector`))
+    expect(run.report.status).toBe('rolled-back')
+  })
+})

@@ -1,0 +1,246 @@
+import { describe, expect, it } from '@jest/globals'
+import {
+  STALL_WINDOW_MS,
+  inFlight,
+  neverFits,
+  nodeRefusal,
+  podRequests,
+  progressKey,
+  quantity,
+  scheduleProblem,
+  schedulerSaysNeverFits
+} from '../../src/kube/fastfail.js'
+import { PodBook } from '../../src/kube/status/observe.js'
+import type { KubeObject } from '../../src/manifests/types.js'
+
+const T0 = Date.parse('2026-01-01T00:00:00Z')
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+const node = (name: string, opts: { cpu?: string; memory?: string; pods?: string; labels?: Record<string, string>; taints?: unknown[]; extra?: Record<string, string> } = {}): KubeObject =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...opts.labels } },
+    spec: { taints: opts.taints },
+    status: { allocatable: { cpu: opts.cpu ?? '4', memory: opts.memory ?? '16Gi', pods: opts.pods ?? '110', ...opts.extra } }
+  }) as KubeObject
+
+const pendingPod = (spec: Record<string, unknown> = {}, opts: { since?: number; message?: string; name?: string } = {}): KubeObject =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: opts.name ?? 'web-1', namespace: 'apps', uid: `uid-${opts.name ?? 'web-1'}`, creationTimestamp: iso(opts.since ?? T0) },
+    spec: { containers: [{ name: 'web', image: 'reg/web:1', resources: { requests: { cpu: '500m', memory: '256Mi' } } }], ...spec },
+    status: {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          lastTransitionTime: iso(opts.since ?? T0),
+          message: opts.message ?? '0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.'
+        }
+      ]
+    }
+  }) as KubeObject
+
+const runningPod = (name: string, ready: boolean): KubeObject =>
+  ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'apps', uid: `uid-${name}` },
+    spec: { nodeName: 'n1', containers: [{ name: 'web', image: 'reg/web:1' }] },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] }
+  }) as KubeObject
+
+describe('quantities and requests', () => {
+  it.each([
+    ['500m', 0.5],
+    ['2', 2],
+    ['1.5', 1.5],
+    ['128Mi', 128 * 2 ** 20],
+    ['1Gi', 2 ** 30],
+    ['1k', 1000],
+    ['1e3', 1000],
+    ['bogus', NaN]
+  ])('%s', (q, n) => expect(quantity(q)).toBe(n))
+
+  it('takes the larger of the containers and an init container, with sidecars and overhead', () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: {
+        containers: [{ name: 'a', resources: { requests: { cpu: '1' } } }, { name: 'b', resources: { requests: { cpu: '500m', memory: '1Gi' } } }],
+        initContainers: [
+          { name: 'sidecar', restartPolicy: 'Always', resources: { requests: { cpu: '100m' } } },
+          { name: 'migrate', resources: { requests: { cpu: '3' } } }
+        ],
+        overhead: { memory: '64Mi' }
+      }
+    } as unknown as KubeObject
+    const r = podRequests(pod)
+    expect(r.get('cpu')).toBeCloseTo(3.1)
+    expect(r.get('memory')).toBe(2 ** 30 + 64 * 2 ** 20)
+  })
+})
+
+describe('a pod that no node can ever hold', () => {
+  const gpuPod = pendingPod({ containers: [{ name: 'web', resources: { requests: { 'nvidia.com/gpu': '1' } } }] })
+  it.each<[string, KubeObject, KubeObject[], RegExp | undefined]>([
+    ['fits a node', pendingPod(), [node('n1')], undefined],
+    ['requests above every node', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [node('n1'), node('n2', { cpu: '32' })], /2 nodes too small for the pod's requests \(cpu\)/],
+    ['one big enough node is enough', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '16' } } }] }), [node('n1'), node('n2', { cpu: '32' })], undefined],
+    ['an extended resource no node has', gpuPod, [node('n1')], /requests \(nvidia.com\/gpu\)/],
+    ['nodeSelector nobody matches', pendingPod({ nodeSelector: { disk: 'ssd' } }), [node('n1'), node('n2', { labels: { disk: 'hdd' } })], /nodeSelector/],
+    ['nodeSelector one node matches', pendingPod({ nodeSelector: { disk: 'ssd' } }), [node('n1'), node('n2', { labels: { disk: 'ssd' } })], undefined],
+    [
+      'required node affinity nobody matches',
+      pendingPod({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z9'] }] }] } } } }),
+      [node('n1', { labels: { zone: 'z1' } })],
+      /node affinity/
+    ],
+    [
+      'affinity terms are ORed',
+      pendingPod({
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'zone', operator: 'In', values: ['z9'] }] }, { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n1'] }] }]
+            }
+          }
+        }
+      }),
+      [node('n1', { labels: { zone: 'z1' } })],
+      undefined
+    ],
+    ['an untolerated taint on every node', pendingPod(), [node('n1', { taints: [{ key: 'team', value: 'a', effect: 'NoSchedule' }] })], /untolerated taint \{team=a:NoSchedule\}/],
+    ['a tolerated taint', pendingPod({ tolerations: [{ key: 'team', operator: 'Equal', value: 'a', effect: 'NoSchedule' }] }), [node('n1', { taints: [{ key: 'team', value: 'a', effect: 'NoSchedule' }] })], undefined],
+    ['tolerate everything', pendingPod({ tolerations: [{ operator: 'Exists' }] }), [node('n1', { taints: [{ key: 'team', value: 'a', effect: 'NoExecute' }] })], undefined],
+    ['PreferNoSchedule does not refuse', pendingPod(), [node('n1', { taints: [{ key: 'team', effect: 'PreferNoSchedule' }] })], undefined],
+    // The node lifecycle controller lifts these by itself: a NotReady or cordoned node may take the pod later.
+    ['not-ready and cordon taints pass', pendingPod(), [node('n1', { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] })], undefined],
+    ['a full node (pods allocatable fine) is not "never"', pendingPod(), [node('n1', { pods: '1' })], undefined],
+    ['no nodes known decides nothing', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [], undefined]
+  ])('%s', (_n, pod, nodes, expected) => {
+    const why = neverFits(pod, nodes)
+    if (expected) expect(why).toMatch(expected)
+    else expect(why).toBeUndefined()
+  })
+
+  it('names each node reason once, with its count', () => {
+    const pod = pendingPod({ nodeSelector: { disk: 'ssd' } })
+    expect(neverFits(pod, [node('a'), node('b'), node('c', { labels: { disk: 'ssd' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }] })])).toBe(
+      "no node can ever hold the pod: 2 nodes didn't match the pod's nodeSelector, 1 node had untolerated taint {gpu:NoSchedule}"
+    )
+    expect(nodeRefusal(pod, node('d', { labels: { disk: 'ssd' } }))).toBeUndefined()
+  })
+
+  it.each([
+    ['exceeds allocatable', '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.', true],
+    ['selector and taints', "0/4 nodes are available: 1 node(s) had untolerated taint {team: a}, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.", true],
+    // kube-scheduler 1.36 as the stack runs it
+    ['1.36 wording', '0/7 nodes are available: 3 Insufficient cpu, 4 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.', true],
+    ['full: victims could be evicted', '0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.', false],
+    ['partly resolvable', '0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.', false],
+    ['an unbound claim may bind soon', '0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.', false],
+    ['no message', undefined, false]
+  ])('the scheduler message alone (nodes unreadable): %s', (_n, message, expected) => expect(schedulerSaysNeverFits(message)).toBe(expected))
+})
+
+describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod that can never fit', () => {
+  const still = { lastProgressAt: T0, inFlight: false }
+  const big = pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] })
+  it.each<[string, KubeObject, Parameters<typeof scheduleProblem>[1], RegExp | undefined]>([
+    ['a surge on a full cluster, old pods still terminating', pendingPod(), { now: T0 + 10 * STALL_WINDOW_MS, nodes: [node('n1')], progress: { lastProgressAt: T0, inFlight: true } }, undefined],
+    ['a surge on a full cluster, something became Ready a moment ago', pendingPod(), { now: T0 + STALL_WINDOW_MS * 3, nodes: [node('n1')], progress: { lastProgressAt: T0 + STALL_WINDOW_MS * 3 - 1000, inFlight: false } }, undefined],
+    ['unschedulable for less than the window', pendingPod(), { now: T0 + STALL_WINDOW_MS - 1, nodes: [node('n1')], progress: still }, undefined],
+    // The old 30s rule failed here; nothing says the rollout has stopped yet.
+    ['unschedulable for 31s while the rollout moved 10s ago', pendingPod(), { now: T0 + 31_000, progress: { lastProgressAt: T0 + 21_000, inFlight: false } }, undefined],
+    ['stalled: nothing moved for the whole window', pendingPod(), { now: T0 + STALL_WINDOW_MS, nodes: [node('n1')], progress: still }, /made no progress for 120s with this pod unschedulable: 0\/3 nodes/],
+    ['a shorter window when asked', pendingPod(), { now: T0 + 10_000, progress: still, windowMs: 10_000 }, /no progress for 10s/],
+    ['the window counts from the pod turning unschedulable', pendingPod({}, { since: T0 + 100_000 }), { now: T0 + STALL_WINDOW_MS + 50_000, progress: still }, undefined],
+    ['can never fit: at once, progress or not', big, { now: T0 + 1, nodes: [node('n1'), node('n2')], progress: { lastProgressAt: T0, inFlight: true } }, /^no node can ever hold the pod: 2 nodes too small for the pod's requests \(cpu\) \(scheduler: 0\/3/],
+    [
+      'can never fit by the scheduler message when nodes are unreadable',
+      pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }),
+      { now: T0 + 1, nodes: 'unreadable', progress: { lastProgressAt: T0, inFlight: true } },
+      /^no node can ever hold the pod \(scheduler: 0\/3 nodes are available: 3 Insufficient memory/
+    ],
+    ['nodes not listed yet: no never-fit verdict from the message', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, progress: still }, undefined],
+    ['scheduled pods are not judged here', { ...pendingPod(), spec: { nodeName: 'n1', containers: [] } } as KubeObject, { now: T0 + 10 * STALL_WINDOW_MS, progress: still }, undefined]
+  ])('%s', (_n, pod, facts, expected) => {
+    const p = scheduleProblem(pod, facts)
+    if (expected) {
+      expect(p?.reason).toBe('Unschedulable')
+      expect(p?.message).toMatch(expected)
+    } else expect(p).toBeUndefined()
+  })
+})
+
+describe('progress observations', () => {
+  it.each([
+    ['starting on a node', runningPod('a', false), true],
+    ['ready', runningPod('a', true), false],
+    ['terminating', { ...runningPod('a', true), metadata: { name: 'a', deletionTimestamp: iso(T0) } } as KubeObject, true],
+    ['unscheduled', pendingPod(), false]
+  ])('in flight: %s', (_n, pod, expected) => expect(inFlight(pod)).toBe(expected))
+
+  it('the status counts of a rollout', () => {
+    const d = (status: Record<string, number>) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, status }) as KubeObject
+    expect(progressKey(d({ replicas: 2, updatedReplicas: 1 }))).toBe(progressKey(d({ updatedReplicas: 1, replicas: 2 })))
+    expect(progressKey(d({ replicas: 2, readyReplicas: 1 }))).not.toBe(progressKey(d({ replicas: 2, readyReplicas: 2 })))
+  })
+})
+
+describe('PodBook: each update judges only the pod it concerns', () => {
+  it('a surge keeps waiting while others become Ready, and fails once everything stops', () => {
+    const book = new PodBook(T0, 10_000)
+    book.setNodes([node('n1')])
+    expect(book.pod(pendingPod(), T0)).toBeUndefined()
+    expect(book.hasPending()).toBe(true)
+    // Another pod of the run starts, then becomes Ready: the clock restarts from there.
+    expect(book.pod(runningPod('other', false), T0 + 5_000)).toBeUndefined()
+    expect(book.recheck(undefined, T0 + 20_000)).toEqual([])
+    expect(book.pod(runningPod('other', true), T0 + 20_000)).toBeUndefined()
+    expect(book.recheck(undefined, T0 + 29_000)).toEqual([])
+    const [stalled] = book.recheck(undefined, T0 + 30_000)
+    expect(stalled.problem.message).toMatch(/no progress for 10s/)
+    // An old pod going away is progress too.
+    book.podDeleted(runningPod('old', true), T0 + 31_000)
+    expect(book.recheck('apps', T0 + 35_000)).toEqual([])
+  })
+
+  it('probe events count once each at their latest count, for the pod they name, and a Ready pod is past them', () => {
+    const book = new PodBook(T0)
+    const starting = runningPod('web-1', false)
+    book.pod(starting, T0)
+    const ev = (name: string, count: number) => ({
+      metadata: { name, namespace: 'apps' },
+      involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'apps', uid: 'uid-web-1' },
+      reason: 'Unhealthy',
+      message: 'Readiness probe failed: 503',
+      count
+    })
+    // The same event updated twice is two failures, not 1 + 2.
+    expect(book.event('ADDED', ev('e1', 1), T0)).toBeUndefined()
+    expect(book.event('MODIFIED', ev('e1', 2), T0)).toBeUndefined()
+    expect(book.pod(runningPod('web-1', true), T0)).toBeUndefined()
+    expect(book.event('MODIFIED', ev('e1', 3), T0)).toBeUndefined()
+    book.pod(starting, T0)
+    expect(book.event('MODIFIED', ev('e1', 3), T0)?.problem.reason).toBe('ProbeFailure')
+    // Events of an earlier pod with the same name do not count against the new one.
+    expect(book.pod({ ...starting, metadata: { ...starting.metadata, uid: 'uid-new' } } as KubeObject, T0)).toBeUndefined()
+  })
+
+  it('caches pods without managedFields or env', () => {
+    const book = new PodBook(T0)
+    const pod = runningPod('p', true) as KubeObject & { spec: Record<string, any> }
+    pod.metadata = { ...pod.metadata, managedFields: [{ manager: 'x' }] } as KubeObject['metadata']
+    pod.spec.containers = [{ name: 'web', image: 'i', env: [{ name: 'A', value: 'secret' }] }]
+    book.pod(pod, T0)
+    const cached = JSON.stringify([...book.pods.values()])
+    expect(cached).not.toMatch(/managedFields|secret/)
+  })
+})

@@ -1,0 +1,153 @@
+// What the wait has seen of the pods, their probe events and the nodes, kept so that each update
+// costs only the pod it concerns: a pod update or an event re-judges that one pod; a workload
+// update re-judges only the pods already suspected (a problem not attributable yet, or a pod
+// waiting to be scheduled). No I/O here: the watch feeds it and acts on what it answers.
+import type { KubeObject } from '../../manifests/types.js'
+import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
+import { becameReady, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
+
+export interface Judged {
+  pod: KubeObject
+  problem: PodProblem
+}
+
+const key = (ns: string | undefined, name: string): string => `${ns ?? ''}/${name}`
+
+/** The parts of a pod the rules read; the rest (managedFields, env, volumes) is dropped to keep the cache small. */
+export function slimPod(pod: KubeObject): KubeObject {
+  const { managedFields: _m, ...metadata } = pod.metadata as KubeObject['metadata'] & { managedFields?: unknown }
+  const spec = ((pod as { spec?: Record<string, any> }).spec ?? {}) as Record<string, any>
+  const containers = (list?: any[]) =>
+    list?.map(c => ({ name: c.name, image: c.image, restartPolicy: c.restartPolicy, resources: c.resources?.requests ? { requests: c.resources.requests } : undefined }))
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata,
+    spec: {
+      nodeName: spec.nodeName,
+      nodeSelector: spec.nodeSelector,
+      affinity: spec.affinity?.nodeAffinity ? { nodeAffinity: spec.affinity.nodeAffinity } : undefined,
+      tolerations: spec.tolerations,
+      overhead: spec.overhead,
+      containers: containers(spec.containers),
+      initContainers: containers(spec.initContainers)
+    },
+    status: (pod as { status?: unknown }).status
+  } as KubeObject
+}
+
+/** The parts of a node the fit rule reads. */
+export function slimNode(node: KubeObject): KubeObject {
+  const n = node as KubeObject & { spec?: { taints?: unknown; unschedulable?: boolean }; status?: { allocatable?: unknown } }
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: n.metadata.name, labels: n.metadata.labels },
+    spec: { taints: n.spec?.taints },
+    status: { allocatable: n.status?.allocatable }
+  } as KubeObject
+}
+
+export class PodBook {
+  readonly pods = new Map<string, KubeObject>()
+  private readonly events = new Map<string, Map<string, EventLike>>()
+  /** pods with a problem or waiting to be scheduled: re-judged when their workload moves or time passes */
+  private readonly suspects = new Set<string>()
+  private readonly moving = new Set<string>()
+  private nodes?: KubeObject[] | 'unreadable'
+  private lastProgressAt: number
+
+  constructor(
+    now: number,
+    private readonly windowMs?: number
+  ) {
+    this.lastProgressAt = now
+  }
+
+  /** Something of the rollout moved (a workload's status counts changed). */
+  progressed(now: number): void {
+    this.lastProgressAt = now
+  }
+
+  /** The cluster's nodes, or 'unreadable' (forbidden): then the scheduler's message decides. */
+  setNodes(nodes: KubeObject[] | 'unreadable'): void {
+    this.nodes = nodes === 'unreadable' ? nodes : nodes.map(slimNode)
+  }
+
+  setNode(type: string, node: KubeObject): void {
+    const rest = (Array.isArray(this.nodes) ? this.nodes : []).filter(n => n.metadata.name !== node.metadata.name)
+    this.nodes = type === 'DELETED' ? rest : [...rest, slimNode(node)]
+  }
+
+  /** A pod was listed, added or changed: its verdict, if it has a problem. */
+  pod(raw: KubeObject, now: number): Judged | undefined {
+    const pod = slimPod(raw)
+    const k = key(pod.metadata.namespace, pod.metadata.name)
+    const before = this.pods.get(k)
+    if (before && before.metadata.uid !== pod.metadata.uid) this.events.delete(k)
+    if (becameReady(before, pod)) this.lastProgressAt = now
+    this.pods.set(k, pod)
+    if (inFlight(pod)) this.moving.add(k)
+    else this.moving.delete(k)
+    return this.judge(k, now)
+  }
+
+  /** A pod went away: an old pod leaving frees its node, which is progress. */
+  podDeleted(pod: KubeObject, now: number): void {
+    const k = key(pod.metadata.namespace, pod.metadata.name)
+    this.pods.delete(k)
+    this.events.delete(k)
+    this.suspects.delete(k)
+    this.moving.delete(k)
+    this.lastProgressAt = now
+  }
+
+  /** A probe event about a pod: that pod's verdict, if the failures now amount to one. */
+  event(type: string, e: EventLike & { metadata?: { name?: string; namespace?: string } }, now: number): Judged | undefined {
+    const name = e.involvedObject?.name
+    if (!name) return undefined
+    const k = key(e.metadata?.namespace ?? (e.involvedObject as { namespace?: string } | undefined)?.namespace, name)
+    const mine = this.events.get(k) ?? new Map<string, EventLike>()
+    if (type === 'DELETED') mine.delete(e.metadata?.name ?? '')
+    else mine.set(e.metadata?.name ?? String(mine.size), e)
+    this.events.set(k, mine)
+    return this.judge(k, now)
+  }
+
+  /** Re-judges the suspects of one namespace (or all); for a workload update and for the clock. */
+  recheck(ns: string | undefined, now: number): Judged[] {
+    const out: Judged[] = []
+    for (const k of this.suspects) {
+      if (ns !== undefined && this.pods.get(k)?.metadata.namespace !== ns) continue
+      const j = this.judge(k, now)
+      if (j) out.push(j)
+    }
+    return out
+  }
+
+  /** Pods waiting to be scheduled: the clock matters to them. */
+  hasPending(): boolean {
+    for (const k of this.suspects) if (this.pods.get(k) && unschedulable(this.pods.get(k)!)) return true
+    return false
+  }
+
+  /** An Unschedulable pod is waiting: the node list is worth reading. */
+  needsNodes(): boolean {
+    return this.hasPending()
+  }
+
+  private judge(k: string, now: number): Judged | undefined {
+    const pod = this.pods.get(k)
+    if (!pod) return undefined
+    const events = [...(this.events.get(k)?.values() ?? [])].filter(
+      e => !(e as { involvedObject?: { uid?: string } }).involvedObject?.uid || (e as { involvedObject?: { uid?: string } }).involvedObject?.uid === pod.metadata.uid
+    )
+    const problem =
+      podProblem(pod) ??
+      probeProblem(events, pod) ??
+      scheduleProblem(pod, { now, nodes: this.nodes, progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 }, windowMs: this.windowMs })
+    if (problem || unschedulable(pod)) this.suspects.add(k)
+    else this.suspects.delete(k)
+    return problem ? { pod, problem } : undefined
+  }
+}
