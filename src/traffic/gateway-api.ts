@@ -69,6 +69,8 @@ export class GatewayRouter implements TrafficRouter {
   async setWeight(weight: number, signal: AbortSignal): Promise<void> {
     if (!this.original) return // not prepared: the route carries no canary
     await this.patch({ spec: { rules: this.rules(weight) } }, signal)
+    // The step's gates probe through the router: wait until it reports this generation.
+    await this.observed(signal)
   }
 
   async remove(signal: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@ import type { Kube } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { NGINX } from '../strategies/canary-plan.js'
+import { pause } from '../retry.js'
 import { deleteIfExists, mergePatch, refOf, type Apply, type TrafficRouter } from './router.js'
 
 /** Merge patch for a weight; on removal also drops header routing so nothing reaches the canary. */
@@ -14,7 +15,7 @@ export function nginxPatch(weight: number, removing = false): { metadata: { anno
   return { metadata: { annotations } }
 }
 
-/** How long remove() lets the controller apply weight 0 before the canary goes. */
+/** How long the controller is given to apply an annotation change (an Ingress reports none). */
 const SETTLE_MS = 2_000
 
 export class NginxRouter implements TrafficRouter {
@@ -34,6 +35,9 @@ export class NginxRouter implements TrafficRouter {
 
   async setWeight(weight: number, signal: AbortSignal): Promise<void> {
     await mergePatch(this.k, refOf(this.ingress), nginxPatch(weight), signal)
+    // A weight counts once the controller routes by it: the step's gates (canary header
+    // included) must not probe a route the controller has yet to build.
+    await pause(SETTLE_MS, signal)
   }
 
   async remove(signal: AbortSignal): Promise<void> {
