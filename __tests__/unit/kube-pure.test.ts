@@ -81,6 +81,22 @@ describe('apply planning', () => {
     expect(peak).toBe(2)
   })
 
+  it('mapLimit waits for the calls in flight before it rejects, and starts no new ones', async () => {
+    const finished: number[] = []
+    const started: number[] = []
+    const run = mapLimit([1, 2, 3, 4], 2, async n => {
+      started.push(n)
+      if (n === 1) throw new Error('first fails at once')
+      await new Promise(r => setTimeout(r, 30))
+      finished.push(n)
+      return n
+    })
+    await expect(run).rejects.toThrow('first fails at once')
+    // 2 was in flight when 1 failed: it finished before the rejection; 3 and 4 never started.
+    expect(finished).toEqual([2])
+    expect(started).toEqual([1, 2])
+  })
+
   it('conflict summary keeps the managers and fields', () => {
     expect(conflictSummary('Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas')).toBe(
       'conflict with "kubectl-edit" using apps/v1: .spec.replicas'
