@@ -109,21 +109,21 @@ export async function checkWriteBack(o: Pick<WriteBackOptions, 'mode' | 'repoDir
   const remote = o.remote ?? 'origin'
   const inside = await run('git', ['rev-parse', '--show-toplevel'], o.repoDir)
   if (inside.code !== 0)
-    throw new DeployError(`write-back: ${o.mode} needs a git work tree, and ${o.repoDir} is not inside one`, { input: 'write-back', hint: 'check out the repository (actions/checkout) first' })
+    throw new DeployError(`${o.mode} needs a git work tree, and ${o.repoDir} is not inside one`, { input: 'write-back', hint: 'check out the repository (actions/checkout) first' })
   const top = inside.stdout.trim()
   const branch = o.branch ?? (await currentBranch(top))
   if ((await run('git', ['remote', 'get-url', remote], top)).code !== 0)
-    throw new DeployError(`write-back: ${o.mode} needs the git remote '${remote}', and the checkout has none`, { input: 'write-back' })
+    throw new DeployError(`${o.mode} needs the git remote '${remote}', and the checkout has none`, { input: 'write-back' })
   const heads = await run('git', ['ls-remote', '--exit-code', '--heads', remote, `refs/heads/${branch}`], top)
-  if (heads.code === 2) throw new DeployError(`write-back: branch ${branch} does not exist on ${remote}`, { input: 'write-back' })
-  if (heads.code !== 0) throw new DeployError(`write-back: cannot read ${remote}: ${gitMessage(heads)}`, { input: 'write-back' })
+  if (heads.code === 2) throw new DeployError(`branch ${branch} does not exist on ${remote}`, { input: 'write-back' })
+  if (heads.code !== 0) throw new DeployError(`cannot read ${remote}: ${gitMessage(heads)}`, { input: 'write-back' })
   if (o.mode !== 'pull-request') return
   if (!o.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
   const { octokit, owner, repo } = o.github
   try {
     await octokit.rest.pulls.list({ owner, repo, state: 'open', base: branch, per_page: 1 })
   } catch (err) {
-    throw new DeployError(`write-back: the token cannot reach the pull requests of ${owner}/${repo}: ${apiLine(err)}`, {
+    throw new DeployError(`the token cannot reach the pull requests of ${owner}/${repo}: ${apiLine(err)}`, {
       input: 'github-token',
       hint: 'the token needs pull-requests: write and contents: write'
     })
