@@ -312,7 +312,7 @@ async function capture(k: Kube, plans: Plan[], signal?: AbortSignal): Promise<vo
       // Bounded: 100 pages of 500 is more than any namespace holds of one kind in practice.
       for (let page = 0; page < 100; page++) {
         const list = await k.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>('GET', path, { query: { limit: 500, continue: cont }, signal })
-        for (const item of list.items ?? []) live.set(item.metadata.name, { ...item, apiVersion: first.apiVersion, kind: first.kind })
+        for (const { apiVersion: _a, kind: _k, ...item } of list.items ?? []) live.set(item.metadata.name, { kind: first.kind, apiVersion: first.apiVersion, ...item }) // a GET's key order
         cont = list.metadata?.continue
         if (!cont) break
       }

@@ -9,8 +9,9 @@
 // - StatefulSet / DaemonSet: the captured spec.template is written back the same way.
 // - Every other object the run changed (ConfigMaps, Secrets, Services, Ingresses, custom
 //   objects) gets its captured version back by a replace (PUT) of the object as it was read
-//   before the run: its own resourceVersion swapped for the live one (so a concurrent change is a
-//   conflict, not lost) and its managedFields kept, so field ownership is restored too.
+//   before the run, its resourceVersion swapped for the live one (a concurrent change is a
+//   conflict, not lost). The fields put back are then owned by the kube-ship-rollback manager,
+//   which the next apply takes over quietly; other managers keep what they owned.
 // - An object this run created is deleted, and so is a namespace it created (with everything in
 //   it: nothing there served before the run). Jobs are left as they are: a Job that ran cannot be
 //   undone, and its pods are what one inspects.
