@@ -2,3 +2,23 @@
 export { loadKubeConfig } from '../src/kube/client.js'
 export { applyObjects } from '../src/kube/apply.js'
 export { waitForWorkloads } from '../src/kube/status/watch.js'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { kube } from '../src/kube/client.js'
+
+/** Counts the API requests kube-ship sends through this KubeConfig; read() answers and resets the count. */
+export function countRequests(kc: KubeConfig): { read(): number } {
+  const k = kube(kc)
+  const send = k.send.bind(k)
+  let n = 0
+  k.send = ((...args: Parameters<typeof send>) => {
+    n++
+    return send(...args)
+  }) as typeof k.send
+  return {
+    read: () => {
+      const v = n
+      n = 0
+      return v
+    }
+  }
+}

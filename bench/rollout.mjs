@@ -82,9 +82,12 @@ try {
         ? { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace }, spec: { selector: { app: `a${i}` }, ports: [{ port: 80 }] } }
         : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, namespace }, data: { index: String(i), blob: 'x'.repeat(512) } }
     )
+  const counter = lib.countRequests(kc)
+  counter.read()
   t = performance.now()
   const applied = await lib.applyObjects(kc, docs(many(ns)), { namespace: ns })
   const applyOurs = performance.now() - t
+  const createRequests = counter.read()
   if (applied.length !== 200 || !applied.every(a => a.change === 'created')) throw new Error('apply did not create 200 objects')
   t = performance.now()
   await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: many(nsB) }))
@@ -93,6 +96,16 @@ try {
   t = performance.now()
   await lib.applyObjects(kc, docs(many(ns)), { namespace: ns })
   const againOurs = performance.now() - t
+  const unchangedRequests = counter.read()
+  // kubectl's own count, from its request log (-v=6 prints one line per request), in a namespace of its own.
+  const nsC = `${ns}-count`
+  await kubectl(['create', 'namespace', nsC])
+  const kubectlCount = async () => {
+    const r = await kubectl(['-v=6', 'apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: many(nsC) }))
+    return r.stderr.split('\n').filter(l => /round_trippers.*\b(GET|PATCH|POST|PUT|DELETE) https?:/.test(l)).length
+  }
+  const kubectlRequests = [await kubectlCount(), await kubectlCount()]
+  await kubectl(['delete', 'namespace', nsC, '--wait=false'])
   t = performance.now()
   await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: many(nsB) }))
   results.push(['apply 200 objects (unchanged)', againOurs, performance.now() - t, 'kubectl apply --server-side'])
@@ -153,6 +166,7 @@ try {
   const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   console.log('kube-ship vs kubectl on the local stack (one run; ratio = kubectl / kube-ship, > 1 means kube-ship is faster)')
   for (const [what, a, b, other] of results) console.log(`${what}: kube-ship ${seconds(a)}, ${other} ${seconds(b)}, ratio ${(b / a).toFixed(1)}x`)
+  console.log(`API requests for 200 objects (dry run included): kube-ship ${createRequests} create / ${unchangedRequests} unchanged; kubectl apply --server-side ${kubectlRequests[0]} / ${kubectlRequests[1]}`)
   // Both waiters usually answer within milliseconds of the observer, so a ratio of two
   // near-zero numbers says nothing: the latencies are printed as they are.
   const ms = x => `${x >= 0 ? '+' : ''}${x.toFixed(0)}ms`

@@ -54,6 +54,8 @@ export async function run(): Promise<void> {
       facts.completed = true
       return
     }
+    // A write-back bound to fail (no work tree, branch or token) fails the run before the deploy.
+    if (s.mode === 'deploy' && s.writeBack !== 'none') await (await import('./gitops/writeback.js')).checkWriteBack(await writeBackTarget(s))
 
     // The build honours cancellation: the run stops waiting for it and reports.
     const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(), report)), cancel.signal)
@@ -88,6 +90,7 @@ export async function run(): Promise<void> {
     const kc = loadKubeConfig(s)
     const namespace = s.namespace || kube(kc).contextNamespace
     report.namespace = namespace
+    if (preview) await (await import('./preview/confine.js')).confinePreview(kc, documents, preview)
 
     if (s.mode === 'deploy' && s.lock) {
       stage = 'lock'
@@ -239,21 +242,28 @@ async function cleanup(s: Settings, report: DeployReport, preview: Preview | und
 /** Commits (or proposes) the patched overlays, so git says what runs. */
 async function gitWriteBack(s: Settings, image: ImageResult, rendered: ManifestsResult, report: DeployReport): Promise<void> {
   if (!rendered.overlays.length) return core.info('Write-back: no overlay changed')
-  const workspace = process.env.GITHUB_WORKSPACE ?? process.cwd()
-  const gh = await githubContext()
+  const target = await writeBackTarget(s)
   const { writeBack } = await import('./gitops/writeback.js')
   const { setImage } = await import('./manifests/kustomize.js')
   const result = await writeBack({
-    mode: s.writeBack as 'commit' | 'pull-request',
-    repoDir: workspace,
-    files: rendered.overlays.map(o => ({ path: path.resolve(workspace, o.file), edit: (text: string) => setImage(text, o.edit, o.file).text })),
+    ...target,
+    files: rendered.overlays.map(o => ({ path: path.resolve(target.repoDir, o.file), edit: (text: string) => setImage(text, o.edit, o.file).text })),
     image: image.pinnedRef,
     digest: image.digest,
-    environment: report.environment,
-    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('./report/octokit.js')).githubClient(s.githubToken), ...gh.repo } : undefined
+    environment: report.environment
   })
   const pr = result.pullRequest ? `, pull request #${result.pullRequest.number} ${result.pullRequest.url}` : ''
   core.info(`Write-back: ${result.pushed ? `pushed ${result.commit.slice(0, 7)} to ${result.branch}` : `${result.branch} already has the digest`}${pr}`)
+}
+
+/** Where write-back goes: the checkout, and for pull-request mode the repository and token. */
+async function writeBackTarget(s: Settings): Promise<Pick<import('./gitops/writeback.js').WriteBackOptions, 'mode' | 'repoDir' | 'github'>> {
+  const gh = await githubContext()
+  return {
+    mode: s.writeBack as 'commit' | 'pull-request',
+    repoDir: process.env.GITHUB_WORKSPACE ?? process.cwd(),
+    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('./report/octokit.js')).githubClient(s.githubToken), ...gh.repo } : undefined
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getOctokit } from '@actions/github'
-import { commitMessage, slug, writeBack, type FileEdit } from '../../src/gitops/writeback.js'
+import { checkWriteBack, commitMessage, slug, writeBack, type FileEdit } from '../../src/gitops/writeback.js'
 import { setImage } from '../../src/manifests/kustomize.js'
 import { describeError } from '../../src/errors.js'
 import { startGitHub, type GitHubStandIn } from '../../test/github/server.js'
@@ -223,5 +223,53 @@ describe('write-back: pull-request', () => {
 
   it('slugs environments into branch names', () => {
     expect(['Prod EU', 'staging', '--x--', '!!!'].map(slug)).toEqual(['prod-eu', 'staging', 'x', 'deploy'])
+  })
+})
+
+describe('write-back preconditions, checked before anything is deployed', () => {
+  const line = async (check: Promise<void>): Promise<string> => {
+    try {
+      await check
+      return 'ok'
+    } catch (err) {
+      return describeError(err)
+    }
+  }
+
+  it('commit: a work tree whose branch is on the remote passes; each missing part is one line', async () => {
+    expect(await line(checkWriteBack({ mode: 'commit', repoDir: join(ci, 'overlays') }))).toBe('ok')
+    const plain = mkdtempSync(join(tmpdir(), 'kube-ship-not-git-'))
+    try {
+      expect(await line(checkWriteBack({ mode: 'commit', repoDir: plain }))).toBe(
+        `input 'write-back': commit needs a git work tree, and ${plain} is not inside one (check out the repository (actions/checkout) first)`
+      )
+    } finally {
+      rmSync(plain, { recursive: true, force: true })
+    }
+    git(ci, 'checkout', '--quiet', '-b', 'feature')
+    expect(await line(checkWriteBack({ mode: 'commit', repoDir: ci }))).toBe("input 'write-back': branch feature does not exist on origin")
+    git(ci, 'checkout', '--quiet', '--detach')
+    expect(await line(checkWriteBack({ mode: 'commit', repoDir: ci }))).toBe("input 'write-back': cannot tell which branch to write back to (detached HEAD) (check out a branch)")
+    git(ci, 'checkout', '--quiet', 'main')
+    git(ci, 'remote', 'remove', 'origin')
+    expect(await line(checkWriteBack({ mode: 'commit', repoDir: ci }))).toBe("input 'write-back': commit needs the git remote 'origin', and the checkout has none")
+  })
+
+  it('pull-request: needs a token that reaches the pull requests', async () => {
+    expect(await line(checkWriteBack({ mode: 'pull-request', repoDir: ci }))).toBe("input 'github-token': pull-request write-back needs a GitHub token")
+    const gh = await startGitHub()
+    try {
+      const github = { octokit: getOctokit('test-token', { baseUrl: gh.url }), owner: 'acme', repo: 'shop' }
+      expect(await line(checkWriteBack({ mode: 'pull-request', repoDir: ci, github }))).toBe('ok')
+      expect(gh.requests.map(r => r.operationId)).toEqual(['pulls/list'])
+      expect(gh.violations).toEqual([])
+    } finally {
+      await gh.stop()
+    }
+    // Nothing listens there any more: the check fails instead of the write-back after the deploy.
+    const gone = { octokit: getOctokit('test-token', { baseUrl: 'http://127.0.0.1:9', request: { retries: 0 } }), owner: 'acme', repo: 'shop' }
+    expect(await line(checkWriteBack({ mode: 'pull-request', repoDir: ci, github: gone }))).toMatch(
+      /^input 'github-token': the token cannot reach the pull requests of acme\/shop: .* \(the token needs pull-requests: write and contents: write\)$/
+    )
   })
 })

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals'
-import { changeOf, checkDocuments, conflictSummary, kindsDefinedBy, phaseOf, withNamespace } from '../../src/kube/apply.js'
+import { changeOf, checkDocuments, conflictSummary, type Journal, type JournalEntry, kindsDefinedBy, phaseOf, sameObject, withNamespace } from '../../src/kube/apply.js'
 import { mapLimit } from '../../src/kube/pool.js'
 import { cleanForDiff, renderDiff } from '../../src/kube/diff.js'
 import { describeStatus, rbacVerb } from '../../src/kube/errors.js'
 import { expiredByClock, lockName, microTime } from '../../src/kube/lock.js'
-import { changed, previousImage, templateOf, undoable } from '../../src/kube/rollback.js'
+import { capturesOf, changed, hasChanges, previousImage, restoreBody, templateOf, undoable, undoPlan } from '../../src/kube/rollback.js'
 import { DeployError } from '../../src/errors.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 
@@ -79,6 +79,22 @@ describe('apply planning', () => {
     })
     expect(out).toEqual([50, 11, 42, 23, 34])
     expect(peak).toBe(2)
+  })
+
+  it('mapLimit waits for the calls in flight before it rejects, and starts no new ones', async () => {
+    const finished: number[] = []
+    const started: number[] = []
+    const run = mapLimit([1, 2, 3, 4], 2, async n => {
+      started.push(n)
+      if (n === 1) throw new Error('first fails at once')
+      await new Promise(r => setTimeout(r, 30))
+      finished.push(n)
+      return n
+    })
+    await expect(run).rejects.toThrow('first fails at once')
+    // 2 was in flight when 1 failed: it finished before the rejection; 3 and 4 never started.
+    expect(finished).toEqual([2])
+    expect(started).toEqual([1, 2])
   })
 
   it('conflict summary keeps the managers and fields', () => {
@@ -231,4 +247,55 @@ describe('rollback decisions', () => {
     const docs = [o('apps/v1', 'Deployment'), o('apps/v1', 'StatefulSet'), o('apps/v1', 'DaemonSet'), o('batch/v1', 'Job'), o('v1', 'Service')].map(x => m(x))
     expect(undoable(docs).map(d => d.object.kind)).toEqual(['Deployment', 'StatefulSet', 'DaemonSet'])
   })
+})
+
+describe('undo of a failed run, from its journal', () => {
+  const entry = (kind: string, name: string, extra: Partial<JournalEntry> = {}): JournalEntry => ({
+    apiVersion: kind === 'Deployment' ? 'apps/v1' : kind === 'Job' ? 'batch/v1' : 'v1',
+    kind,
+    namespace: 'app',
+    name,
+    resource: `${kind}/app/${name}`,
+    rbacResource: `${kind.toLowerCase()}s`,
+    readable: true,
+    written: true,
+    ...extra
+  })
+  const before = o('v1', 'ConfigMap', 'settings', { data: { a: '1' } })
+
+  it('undoes only what was written and changed; a created namespace goes as a whole; Jobs stay', () => {
+    const journal: Journal = {
+      entries: [
+        entry('Deployment', 'web', { before: o('apps/v1', 'Deployment'), change: 'configured' }),
+        entry('ConfigMap', 'settings', { before, change: 'configured' }),
+        entry('ConfigMap', 'same', { before, change: 'unchanged' }),
+        entry('ConfigMap', 'refused', { before, written: false }),
+        entry('Secret', 'in-flight', { before }),
+        entry('Job', 'migrate', { change: 'created' }),
+        entry('ConfigMap', 'inside', { namespace: 'fresh', change: 'created' }),
+        { ...entry('Namespace', 'fresh', { change: 'created' }), namespace: undefined }
+      ],
+      createdNamespaces: ['fresh']
+    }
+    const plan = undoPlan(journal)
+    expect(plan.workloads.map(e => e.name)).toEqual(['web'])
+    expect(plan.objects.map(e => e.name)).toEqual(['settings', 'in-flight'])
+    expect(plan.left.map(e => e.name)).toEqual(['migrate'])
+    expect(hasChanges(journal)).toBe(true)
+    expect(hasChanges({ entries: [entry('ConfigMap', 'same', { before, change: 'unchanged' })], createdNamespaces: [] })).toBe(false)
+    expect(capturesOf(journal).map(c => c.resource)).toEqual(['Deployment/app/web'])
+  })
+
+  it('a restore body is the captured object with the live resourceVersion and uid, without status', () => {
+    const captured = { ...o('v1', 'Service', 'web'), metadata: { name: 'web', resourceVersion: '5', uid: 'u1', generation: 2, managedFields: [{ manager: 'kube-ship' }] }, status: { x: 1 } } as KubeObject
+    const live = { ...captured, metadata: { ...captured.metadata, resourceVersion: '9', uid: 'u1' } }
+    expect(restoreBody(captured, live)).toEqual({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', resourceVersion: '9', uid: 'u1', managedFields: [{ manager: 'kube-ship' }] } })
+    expect(captured.metadata.resourceVersion).toBe('5')
+  })
+
+  it.each<[string, KubeObject, KubeObject, boolean]>([
+    ['a list item without apiVersion/kind equals the dry-run answer', { metadata: { name: 'c', resourceVersion: '1' }, data: { a: '1' } } as unknown as KubeObject, o('v1', 'ConfigMap', 'c', { metadata: { resourceVersion: '1', name: 'c' }, data: { a: '1' } }), true],
+    ['key order does not matter', o('v1', 'ConfigMap', 'c', { data: { a: '1', b: '2' } }), o('v1', 'ConfigMap', 'c', { data: { b: '2', a: '1' } }), true],
+    ['a changed value does', o('v1', 'ConfigMap', 'c', { data: { a: '1' } }), o('v1', 'ConfigMap', 'c', { data: { a: '2' } }), false]
+  ])('sameObject: %s', (_n, live, answer, expected) => expect(sameObject(live, answer)).toBe(expected))
 })

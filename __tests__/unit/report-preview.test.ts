@@ -116,6 +116,18 @@ describe('labels', () => {
   })
 })
 
+describe('a preview stays in its namespace', () => {
+  const preview = resolvePreview(settings(), pr(12))
+  const doc = (metadata: Record<string, string>, kind = 'ConfigMap') => ({ object: { apiVersion: 'v1', kind, metadata: { name: 'c', ...metadata } }, origin: { file: 'k8s/app.yaml', line: 7 } })
+  it.each<[string, Record<string, string>, string | undefined]>([
+    ['no namespace: the preview one is used', {}, undefined],
+    ['the preview namespace itself', { namespace: 'pr-12' }, undefined],
+    ['another namespace is refused with file:line', { namespace: 'prod' }, "ERROR k8s/app.yaml:7: ConfigMap/c names namespace prod; a preview deploys only into pr-12 (remove metadata.namespace (or the overlay's namespace:) for previews)"]
+  ])('%s', (_n, metadata, expected) => {
+    expect(outcome(() => void previewManifests([doc(metadata)], preview))).toBe(expected)
+  })
+})
+
 describe('the namespace input', () => {
   it.each([
     ['web', 'web'],

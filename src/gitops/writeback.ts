@@ -99,6 +99,37 @@ export async function writeBack(o: WriteBackOptions): Promise<WriteBackResult> {
   return { pushed: true, commit, branch: head, attempts: 1, pullRequest }
 }
 
+/**
+ * What write-back needs, checked before anything is deployed so a deploy is not left running
+ * with a write-back that was bound to fail: a git work tree, the branch, the remote and read
+ * access to it (ls-remote), and for pull-request mode a token that reaches the repository's pull
+ * requests. Push rights cannot be proven without pushing; a refused push still fails afterwards.
+ */
+export async function checkWriteBack(o: Pick<WriteBackOptions, 'mode' | 'repoDir' | 'remote' | 'branch' | 'github'>): Promise<void> {
+  const remote = o.remote ?? 'origin'
+  const inside = await run('git', ['rev-parse', '--show-toplevel'], o.repoDir)
+  if (inside.code !== 0)
+    throw new DeployError(`${o.mode} needs a git work tree, and ${o.repoDir} is not inside one`, { input: 'write-back', hint: 'check out the repository (actions/checkout) first' })
+  const top = inside.stdout.trim()
+  const branch = o.branch ?? (await currentBranch(top))
+  if ((await run('git', ['remote', 'get-url', remote], top)).code !== 0)
+    throw new DeployError(`${o.mode} needs the git remote '${remote}', and the checkout has none`, { input: 'write-back' })
+  const heads = await run('git', ['ls-remote', '--exit-code', '--heads', remote, `refs/heads/${branch}`], top)
+  if (heads.code === 2) throw new DeployError(`branch ${branch} does not exist on ${remote}`, { input: 'write-back' })
+  if (heads.code !== 0) throw new DeployError(`cannot read ${remote}: ${gitMessage(heads)}`, { input: 'write-back' })
+  if (o.mode !== 'pull-request') return
+  if (!o.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
+  const { octokit, owner, repo } = o.github
+  try {
+    await octokit.rest.pulls.list({ owner, repo, state: 'open', base: branch, per_page: 1 })
+  } catch (err) {
+    throw new DeployError(`the token cannot reach the pull requests of ${owner}/${repo}: ${apiLine(err)}`, {
+      input: 'github-token',
+      hint: 'the token needs pull-requests: write and contents: write'
+    })
+  }
+}
+
 /** Opens the PR for the bot branch, or updates the open one (pulls.list by head, then update or create). */
 async function upsertPullRequest(
   gh: NonNullable<WriteBackOptions['github']>,

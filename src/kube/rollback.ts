@@ -1,4 +1,5 @@
-// Undo for workloads: captured before the apply, used when the rollout or a health gate fails.
+// Undo of a failed run, from the Journal the apply kept (what existed before, what it wrote,
+// which namespaces it created). Only what this run changed is touched:
 //
 // - Deployment: `kubectl rollout undo` semantics. The previous revision's ReplicaSet (revision
 //   annotation as captured) still exists; its pod template, minus the pod-template-hash label,
@@ -6,10 +7,14 @@
 //   ReplicaSet up again instead of starting new pods. The captured template is the fallback
 //   when that ReplicaSet is gone (revisionHistoryLimit 0).
 // - StatefulSet / DaemonSet: the captured spec.template is written back the same way.
-// - A workload this run created (it did not exist before) is deleted: it never served, and a
-//   Deployment scaled to 0 would be a leftover nobody asked for. Jobs are left as they are (a
-//   Job that ran cannot be undone, and its pods are what one inspects).
-// - Other objects (ConfigMaps, Services, ...) keep the applied version; the report says so.
+// - Every other object the run changed (ConfigMaps, Secrets, Services, Ingresses, custom
+//   objects) gets its captured version back by a replace (PUT) of the object as it was read
+//   before the run, its resourceVersion swapped for the live one (a concurrent change is a
+//   conflict, not lost). The fields put back are then owned by the kube-ship-rollback manager,
+//   which the next apply takes over quietly; other managers keep what they owned.
+// - An object this run created is deleted, and so is a namespace it created (with everything in
+//   it: nothing there served before the run). Jobs are left as they are: a Job that ran cannot be
+//   undone, and its pods are what one inspects.
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { RollbackRecord } from '../report/model.js'
@@ -17,9 +22,9 @@ import { type KubeObject, type Manifest, resourceName } from '../manifests/types
 import { describeError } from '../errors.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
 import { type Kube, kube, labelSelector } from './client.js'
-import { failure } from './errors.js'
+import { ApiError, failure } from './errors.js'
 import { mapLimit } from './pool.js'
-import { ROLLBACK_MANAGER, withNamespace } from './apply.js'
+import { type Journal, type JournalEntry, ROLLBACK_MANAGER, withNamespace } from './apply.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from './status/watch.js'
 
 const REVISION = 'deployment.kubernetes.io/revision'
@@ -169,5 +174,109 @@ async function deleteBrokenPods(k: Kube, live: KubeObject, signal: AbortSignal):
   for (const pod of pods.items) {
     const ready = ((pod as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True')
     if (!ready) await k.request('DELETE', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(pod.metadata.name)}`, { signal })
+  }
+}
+
+/** Pure: the workload captures of a journal (what the previous-image output and workload undo read). */
+export function capturesOf(journal: Journal): Capture[] {
+  return journal.entries
+    .filter(e => e.apiVersion === 'apps/v1' && UNDOABLE.has(e.kind) && e.readable)
+    .map(e => ({ target: { apiVersion: e.apiVersion, kind: e.kind, namespace: e.namespace, name: e.name }, resource: e.resource, before: e.before }))
+}
+
+/** Pure: what rollback does with each journal entry. */
+export function undoPlan(journal: Journal): { workloads: JournalEntry[]; objects: JournalEntry[]; left: JournalEntry[] } {
+  const gone = new Set(journal.createdNamespaces)
+  const touched = journal.entries.filter(
+    e =>
+      e.written &&
+      e.change !== 'unchanged' &&
+      // A namespace this run created goes as a whole, with what is in it.
+      !(e.namespace && gone.has(e.namespace)) &&
+      !(e.apiVersion === 'v1' && e.kind === 'Namespace' && gone.has(e.name))
+  )
+  const isJob = (e: JournalEntry) => e.apiVersion === 'batch/v1' && e.kind === 'Job'
+  const isWorkload = (e: JournalEntry) => e.apiVersion === 'apps/v1' && UNDOABLE.has(e.kind) && e.readable
+  return { workloads: touched.filter(isWorkload), objects: touched.filter(e => !isWorkload(e) && !isJob(e)), left: touched.filter(isJob) }
+}
+
+/** Pure: the captured object as a replace body: the live resourceVersion and uid, no status. */
+export function restoreBody(before: KubeObject, live: KubeObject): KubeObject {
+  const body = structuredClone(before) as KubeObject & { status?: unknown }
+  delete body.status
+  delete body.metadata.generation
+  body.metadata.resourceVersion = live.metadata.resourceVersion
+  body.metadata.uid = live.metadata.uid
+  return body
+}
+
+/** Pure: is there anything a rollback would do for this journal? */
+export function hasChanges(journal: Journal): boolean {
+  const plan = undoPlan(journal)
+  return journal.createdNamespaces.length > 0 || plan.workloads.length + plan.objects.length > 0
+}
+
+/** Undoes everything the journal says this run changed; waits for restored workloads. */
+export async function rollbackRun(kc: KubeConfig, journal: Journal, opts: RollbackOptions): Promise<RollbackResult> {
+  const k = kube(kc)
+  const plan = undoPlan(journal)
+  const records: RollbackRecord[] = []
+  const objects = mapLimit(plan.objects, 8, async e => {
+    try {
+      const record = await undoObject(k, e, opts.signal)
+      if (record) records.push(record)
+    } catch (err) {
+      const line = describeError(failure(err, { verb: e.before ? 'update' : 'delete', resource: e.resource, namespace: e.namespace, rbacResource: e.rbacResource }))
+      core.error(`rollback of ${e.resource} failed: ${line}`)
+      records.push({ resource: e.resource, action: 'failed', message: line })
+    }
+  })
+  const namespaces = mapLimit([...journal.createdNamespaces].reverse(), 4, async name => {
+    const resource = `Namespace/${name}`
+    try {
+      await k.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(name)}`, { body: { propagationPolicy: 'Background' }, signal: opts.signal })
+      records.push({ resource, action: 'deleted', message: 'created by this run, with everything in it' })
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return
+      const line = describeError(failure(err, { verb: 'delete', resource, rbacResource: 'namespaces' }))
+      core.error(`rollback of ${resource} failed: ${line}`)
+      records.push({ resource, action: 'failed', message: line })
+    }
+  })
+  for (const e of plan.left) core.info(`Rollback: ${e.resource} left as it is (a Job that ran cannot be undone)`)
+  const [workloads] = await Promise.all([rollbackWorkloads(kc, capturesOf({ ...journal, entries: plan.workloads }), opts), objects, namespaces])
+  return { records: [...records, ...workloads.records].sort((a, b) => a.resource.localeCompare(b.resource)), outcomes: workloads.outcomes }
+}
+
+/** Deletes what the run created; puts back what it changed. Undefined when there was nothing to do. */
+async function undoObject(k: Kube, e: JournalEntry, signal: AbortSignal): Promise<RollbackRecord | undefined> {
+  const ref = { apiVersion: e.apiVersion, kind: e.kind, namespace: e.namespace, name: e.name }
+  const path = await k.path(ref)
+  if (!e.before) {
+    if (!e.readable && e.change !== 'created')
+      return { resource: e.resource, action: 'failed', message: 'the identity may not read it, so what it was before the run is unknown' }
+    try {
+      await k.request('DELETE', path, { body: { propagationPolicy: 'Background' }, signal })
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 404) return undefined
+      throw err
+    }
+    return { resource: e.resource, action: 'deleted', message: 'created by this run' }
+  }
+  // Bounded: a conflict means someone wrote in between; read again and retry twice at most.
+  for (let attempt = 1; ; attempt++) {
+    const live = await k.get(ref, signal)
+    if (!live) {
+      const { resourceVersion: _rv, uid: _uid, ...metadata } = e.before.metadata
+      await k.request('POST', await k.path({ ...ref, name: undefined }), { query: { fieldManager: ROLLBACK_MANAGER }, body: { ...restoreBody(e.before, e.before), metadata }, signal })
+      return { resource: e.resource, action: 'restored', message: 'recreated as it was before the run' }
+    }
+    if (live.metadata.resourceVersion === e.before.metadata.resourceVersion) return undefined
+    try {
+      await k.request('PUT', path, { query: { fieldManager: ROLLBACK_MANAGER }, body: restoreBody(e.before, live), signal })
+      return { resource: e.resource, action: 'restored' }
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 409) || attempt >= 3) throw err
+    }
   }
 }

@@ -122,11 +122,25 @@ export function previewNamespaceObject(preview: Pick<Preview, 'namespace' | 'lab
 
 /**
  * The manifests of a preview deploy: its labelled Namespace first (apply puts namespaces first
- * anyway), then every document with the preview label added.
+ * anyway), then every document with the preview label added and its namespace set to the
+ * preview's. A document that names another namespace is refused (cleanup deletes only the
+ * preview namespace, so anything elsewhere would outlive the PR); cluster-scoped kinds are
+ * refused by confinePreview, which needs the cluster's discovery.
  */
 export function previewManifests(manifests: Manifest[], preview: Pick<Preview, 'namespace' | 'labels'>): Manifest[] {
   const ns: Manifest = { object: previewNamespaceObject(preview), origin: { file: 'preview-namespace', line: 1 } }
-  return [ns, ...manifests.filter(m => !(m.object.kind === 'Namespace' && m.object.metadata.name === preview.namespace)).map(m => ({ ...m, object: labelPreview(m.object, preview) }))]
+  const own = (m: Manifest) => m.object.apiVersion === 'v1' && m.object.kind === 'Namespace' && m.object.metadata.name === preview.namespace
+  const rest = manifests.filter(m => !own(m))
+  for (const m of rest) {
+    const named = m.object.metadata?.namespace
+    if (named && named !== preview.namespace && !(m.object.apiVersion === 'v1' && m.object.kind === 'Namespace'))
+      throw new DeployError(`${m.object.kind}/${m.object.metadata.name} names namespace ${named}; a preview deploys only into ${preview.namespace}`, {
+        file: m.origin.file,
+        line: m.origin.line,
+        hint: 'remove metadata.namespace (or the overlay\'s namespace:) for previews'
+      })
+  }
+  return [ns, ...rest.map(m => ({ ...m, object: labelPreview(m.object, preview) }))]
 }
 
 /** Settings for the rest of the run once the preview is known: its namespace, environment and URL. */

@@ -1,6 +1,6 @@
-// The rolling strategy (and `mode: diff`): capture what undoes each workload, apply everything,
-// wait for every rollout at once, run the health gates, and on any failure restore the
-// workloads and wait for that too. Fills the report as it goes; throws one DeployError when the
+// The rolling strategy (and `mode: diff`): apply everything (dry run first, capturing what was
+// there into the run's journal), wait for every rollout at once, run the health gates, and on any
+// failure undo what the journal says the run changed and wait for the restored workloads. Fills the report as it goes; throws one DeployError when the
 // deploy failed (after rolling back), so the pipeline marks the run failed / rolled-back.
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
@@ -10,10 +10,10 @@ import { repository } from '../image/reference.js'
 import type { Manifest } from '../manifests/types.js'
 import type { DeployReport, WorkloadResult } from '../report/model.js'
 import { probeHealth } from '../health/http.js'
-import { type Applied, applyObjects, toResourceEntries } from '../kube/apply.js'
+import { type Applied, applyObjects, newJournal, toResourceEntries } from '../kube/apply.js'
 import { kube } from '../kube/client.js'
 import { diffObjects } from '../kube/diff.js'
-import { captureWorkloads, previousImage, rollbackWorkloads } from '../kube/rollback.js'
+import { capturesOf, hasChanges, previousImage, rollbackRun } from '../kube/rollback.js'
 import { evaluate, isWorkload } from '../kube/status/rules.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from '../kube/status/watch.js'
 
@@ -76,13 +76,17 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
     return
   }
 
-  const captures = await captureWorkloads(kc, documents, { namespace, signal })
-  report.previousImage = previousImage(captures, settings.image ? repository(settings.image) : undefined)
+  const journal = newJournal()
+  const image = settings.image ? repository(settings.image) : undefined
   try {
     const applied = await core.group('Apply', async () => {
-      const out = await applyObjects(kc, documents, { namespace, signal, waitForCrd: waitForCrds })
-      for (const a of out) core.info(`${a.resource} ${a.change}`)
-      return out
+      try {
+        const out = await applyObjects(kc, documents, { namespace, signal, waitForCrd: waitForCrds, journal })
+        for (const a of out) core.info(`${a.resource} ${a.change}`)
+        return out
+      } finally {
+        report.previousImage = previousImage(capturesOf(journal), image)
+      }
     })
     report.resources = toResourceEntries(applied)
 
@@ -108,12 +112,14 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
     report.status = 'failed'
     report.error = describeError(err)
     core.info(`Failed: ${report.error}`) // the ::error:: annotation is main's, once
-    if (settings.rollbackOnFailure && captures.length) {
+    if (!journal.entries.some(e => e.written)) core.info('Nothing was changed: the run was refused before its first write')
+    else if (settings.rollbackOnFailure && !hasChanges(journal)) core.info('Rollback: nothing to undo (no object had changed)')
+    else if (settings.rollbackOnFailure) {
       const undo = async (rbSignal: AbortSignal): Promise<void> => {
-        const rb = await rollbackWorkloads(kc, captures, { signal: rbSignal })
+        const rb = await rollbackRun(kc, journal, { signal: rbSignal })
         report.rollback = rb.records
         if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
-        if (!rb.records.length) core.info('Rollback: nothing to undo (no workload had changed)')
+        if (!rb.records.length) core.info('Rollback: nothing to undo (no object had changed)')
         for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
       }
       // Cancelled: the runner kills the job seconds from now; the report goes out before the rollback.
