@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+var n=class extends Error{place;constructor(t,r={}){super(t),this.name="DeployError",this.place=r}line(){let{input:t,file:r,line:a,column:g,resource:p,hint:i}=this.place,o=t?`input '${t}'`:r?[r,a,g].filter(f=>f!==void 0).join(":"):p,c=o?`${o}: ${this.message}`:this.message;return s(i?`${c} (${i})`:c)}};function s(e){return e.replace(/\s*\n\s*/g," | ").replace(/\s+/g," ").trim()}function x(e){return e instanceof n?e.line():e instanceof Error?s(e.message):s(String(e))}var u=class extends n{},l=class extends n{};export{n as a,s as b,x as c,u as d,l as e};
+//# sourceMappingURL=chunk-34YKHNVJ.js.map
