@@ -98,6 +98,15 @@ const isRunning = (pid: number): boolean => {
   }
 }
 
+// kill(pid, 0) also answers for a zombie: a stopped stand-in waits there until init reaps it.
+const isRunningNotZombie = (pid: number): boolean => {
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
 describe('test/stack PID bookkeeping', () => {
   it('down.sh stops the processes up.sh recorded and nothing else', async () => {
     const bystander = spawn('sleep', ['300'], { stdio: 'ignore' })
@@ -117,7 +126,7 @@ describe('test/stack PID bookkeeping', () => {
         `stack: stopped kwok (pid ${kwok})`,
         `stack: stopped etcd (pid ${etcd})`
       ])
-      for (const pid of [kwok, etcd, responder, traefik, prometheus]) expect({ pid, running: isRunning(pid) }).toEqual({ pid, running: false })
+      for (const pid of [kwok, etcd, responder, traefik, prometheus]) expect({ pid, running: isRunningNotZombie(pid) }).toEqual({ pid, running: false })
       expect(isRunning(bystander.pid!)).toBe(true)
       expect(existsSync(dir)).toBe(false)
     } finally {
@@ -170,7 +179,7 @@ describe('test/stack/up.sh and the data plane', () => {
       expect(code).toBe(0)
       const [first, second, third, kubeconfig] = stdout.trim().split('\n')
       expect({ kept: second === first, restarted: third !== first }).toEqual({ kept: true, restarted: true })
-      expect(isRunning(Number(first))).toBe(false)
+      expect(isRunningNotZombie(Number(first))).toBe(false)
       expect(kubeconfig).toBe(`KUBECONFIG=${dir}/admin.kubeconfig`)
       expect(stderr.split('\n')).toEqual([
         'stack: starting traefik',
