@@ -1,19 +1,29 @@
 // The stack scripts in bad situations: each ends in one clear line, and only processes the stack
 // recorded are ever stopped. Runs against private state dirs (and stand-in processes for the
-// PID bookkeeping), so the shared stack is never touched.
+// PID bookkeeping); the shared stack is only read, and given the same idempotent up.sh every
+// e2e run starts with, which must keep its data plane (responder, Traefik, Prometheus) running.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { run, stackScripts } from './stack.js'
+import { run, stackScripts, stateDir } from './stack.js'
 
 const state = mkdtempSync(path.join(tmpdir(), 'stack-scripts-'))
 afterAll(() => rmSync(state, { recursive: true, force: true }))
 
 const upSh = (env: NodeJS.ProcessEnv) => run('bash', [`${stackScripts}up.sh`], { env: { ...process.env, KUBE_SHIP_STATE: state, ...env }, timeoutMs: 60_000 })
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('stack: error:'))
+
+/** A port nothing listens on now (the kernel's pick, released at once). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
 
 describe('test/stack/up.sh refusals', () => {
   it('names the port and its owner when something else listens there', async () => {
@@ -27,6 +37,30 @@ describe('test/stack/up.sh refusals', () => {
         `stack: error: registry-open cannot start: 127.0.0.1:${port} is in use by pid ${process.pid} (node), which this stack did not start (stop it, or run test/stack/down.sh if it is a stack from another KUBE_SHIP_STATE)`
       ])
       expect(existsSync(path.join(state, 'run'))).toBe(false) // nothing was started
+    } finally {
+      server.close()
+    }
+  })
+
+  // The data plane's ports are checked with the others, before anything is built or started.
+  it.each([
+    ['traefik', 'KUBE_SHIP_ROUTER_GATEWAY_PORT'],
+    ['prometheus', 'KUBE_SHIP_PROMETHEUS_PORT']
+  ])('names %s, its port and the owner when something else listens on %s', async (component, variable) => {
+    const server: Server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const vars = ['REGISTRY', 'AUTH_REGISTRY', 'ETCD', 'ETCD_PEER', 'APISERVER', 'ROUTER_NGINX', 'ROUTER_NGINX_TLS', 'ROUTER_GATEWAY', 'ROUTER_ADMIN', 'PROMETHEUS']
+    const env: NodeJS.ProcessEnv = {}
+    for (const v of vars) env[`KUBE_SHIP_${v}_PORT`] = String(await freePort())
+    env[variable] = String(port)
+    try {
+      const r = await upSh(env)
+      expect(r.code).toBe(1)
+      expect(errorLines(r.stderr)).toEqual([
+        `stack: error: ${component} cannot start: 127.0.0.1:${port} is in use by pid ${process.pid} (node), which this stack did not start (stop it, or run test/stack/down.sh if it is a stack from another KUBE_SHIP_STATE)`
+      ])
+      expect(existsSync(path.join(state, 'run'))).toBe(false)
     } finally {
       server.close()
     }
@@ -64,15 +98,35 @@ const isRunning = (pid: number): boolean => {
   }
 }
 
+// kill(pid, 0) also answers for a zombie: a stopped stand-in waits there until init reaps it.
+const isRunningNotZombie = (pid: number): boolean => {
+  try {
+    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
 describe('test/stack PID bookkeeping', () => {
   it('down.sh stops the processes up.sh recorded and nothing else', async () => {
     const bystander = spawn('sleep', ['300'], { stdio: 'ignore' })
     try {
-      const { dir, code, stderr } = await withLib('launch kwok sleep 301; launch etcd sleep 302; cat "$RUN/kwok.pid" "$RUN/etcd.pid"')
+      const { dir, code, stderr, stdout } = await withLib(
+        'for c in kwok etcd responder traefik prometheus; do launch $c sleep 30$((n = ${n:-0} + 1)); done; cat "$RUN"/{kwok,etcd,responder,traefik,prometheus}.pid'
+      )
       expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+      const [kwok, etcd, responder, traefik, prometheus] = stdout.trim().split('\n').map(Number)
       const down = await run('bash', [`${stackScripts}down.sh`, '--purge'], { env: { ...process.env, KUBE_SHIP_STATE: dir } })
       expect(down.code).toBe(0)
-      expect(down.stderr).toMatch(/stopped kwok \(pid \d+\)\n.*stopped etcd \(pid \d+\)/s)
+      // Newest first: Prometheus and Traefik before the responder they send to, the cluster last.
+      expect(down.stderr.split('\n').filter((l) => l.startsWith('stack: stopped'))).toEqual([
+        `stack: stopped prometheus (pid ${prometheus})`,
+        `stack: stopped traefik (pid ${traefik})`,
+        `stack: stopped responder (pid ${responder})`,
+        `stack: stopped kwok (pid ${kwok})`,
+        `stack: stopped etcd (pid ${etcd})`
+      ])
+      for (const pid of [kwok, etcd, responder, traefik, prometheus]) expect({ pid, running: isRunningNotZombie(pid) }).toEqual({ pid, running: false })
       expect(isRunning(bystander.pid!)).toBe(true)
       expect(existsSync(dir)).toBe(false)
     } finally {
@@ -103,6 +157,61 @@ describe('test/stack PID bookkeeping', () => {
       ])
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+// up.sh sourced (it defines its functions without starting anything when sourced).
+async function withUp(script: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'stack-up-'))
+  const r = await run('bash', ['-c', `set -euo pipefail; . '${stackScripts}up.sh'; ${script}`], { env: { ...process.env, KUBE_SHIP_STATE: dir }, timeoutMs: 60_000 })
+  return { dir, ...r }
+}
+
+describe('test/stack/up.sh and the data plane', () => {
+  it('keeps Traefik while its spec is unchanged and restarts it on a change, with KUBECONFIG in its environment', async () => {
+    // Traefik reads the cluster only through KUBECONFIG, which up.sh sets for the ensure call
+    // (an `env` prefix would be argv, and alive() compares argv).
+    const { dir, code, stdout, stderr } = await withUp(
+      `for spec in a a b; do KUBECONFIG=$STATE/admin.kubeconfig ensure traefik $spec sleep 3071; cat "$RUN/traefik.pid"; done; tr '\\0' '\\n' </proc/$(cat "$RUN/traefik.pid")/environ | grep ^KUBECONFIG=`
+    )
+    try {
+      expect(code).toBe(0)
+      const [first, second, third, kubeconfig] = stdout.trim().split('\n')
+      expect({ kept: second === first, restarted: third !== first }).toEqual({ kept: true, restarted: true })
+      expect(isRunningNotZombie(Number(first))).toBe(false)
+      expect(kubeconfig).toBe(`KUBECONFIG=${dir}/admin.kubeconfig`)
+      expect(stderr.split('\n')).toEqual([
+        'stack: starting traefik',
+        'stack: traefik: configuration changed, restarting',
+        `stack: stopped traefik (pid ${first})`,
+        'stack: starting traefik',
+        ''
+      ])
+    } finally {
+      await run('bash', [`${stackScripts}down.sh`, '--purge'], { env: { ...process.env, KUBE_SHIP_STATE: dir } })
+    }
+  })
+
+  it('on the shared stack: a second up.sh keeps the responder, Traefik and Prometheus, which listen on 127.0.0.0/8 only', async () => {
+    const shared = stateDir()
+    const pids = () => Object.fromEntries(['responder', 'traefik', 'prometheus'].map((c) => [c, Number(readFileSync(`${shared}/run/${c}.pid`, 'utf8').trim())]))
+    const before = pids()
+    for (const pid of Object.values(before)) expect(isRunning(pid)).toBe(true)
+    const up = await run('bash', [`${stackScripts}up.sh`], { env: { ...process.env, KUBE_SHIP_STATE: shared }, timeoutMs: 300_000 })
+    expect(up.code).toBe(0)
+    expect(up.stderr.split('\n').filter((l) => /\b(responder|traefik|prometheus)\b/.test(l) && !l.startsWith('stack: ready'))).toEqual([])
+    expect(pids()).toEqual(before)
+    // Every listening socket of the three, TCP and UDP: a loopback address, never 0.0.0.0 or [::].
+    const ss = await run('ss', ['-Hlntup'])
+    expect(ss.code).toBe(0)
+    for (const [component, pid] of Object.entries(before)) {
+      const local = ss.stdout
+        .split('\n')
+        .filter((l) => l.includes(`pid=${pid},`))
+        .map((l) => l.trim().split(/\s+/)[4])
+      expect({ component, listening: local.length > 0 }).toEqual({ component, listening: true })
+      expect({ component, elsewhere: local.filter((a) => !/^127\.\d+\.\d+\.\d+:\d+$/.test(a)) }).toEqual({ component, elsewhere: [] })
     }
   })
 })
