@@ -154,14 +154,23 @@ function held(k: Kube, handle: LockHandle, seconds: number, environment: string)
     // Each renewal retries (the one policy) until the lease would no longer be ours to renew.
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(Math.max(1, renewDeadline(renewed, seconds) - Date.now()))])
     try {
-      const lease = await k.request<Lease>('GET', path, { signal, attemptMs: 5000 })
-      if (lease.spec.holderIdentity !== handle.holder) return lose(`it is held by ${lease.spec.holderIdentity ?? 'nobody'} now`)
-      await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
-      renewed = Date.now()
+      for (;;) {
+        const lease = await k.request<Lease>('GET', path, { signal, attemptMs: 5000 })
+        if (lease.spec.holderIdentity !== handle.holder) return lose(`it is held by ${lease.spec.holderIdentity ?? 'nobody'} now`)
+        try {
+          await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
+          renewed = Date.now()
+          return
+        } catch (err) {
+          // 409: the lease changed since the read (often our own retried PUT whose answer was
+          // lost); read again at once: waiting for the next tick would leave it no time.
+          if (!(err instanceof ApiError && err.code === 409)) throw err
+          await sleep(200, signal)
+        }
+      }
     } catch (err) {
       if (stopped.signal.aborted) return
       if (err instanceof ApiError && err.code === 404) return lose('the Lease was deleted')
-      // 409: the lease changed between our read and write; the next tick reads who holds it.
       if (Date.now() >= renewDeadline(renewed, seconds))
         lose(`no renewal got through for ${Math.round((Date.now() - renewed) / 1000)}s of its ${seconds}s (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`)
     }
