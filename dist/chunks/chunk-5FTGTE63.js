@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-async function s(t,e,i){let n=new Array(t.length),o=0,r,m=async()=>{for(;!r&&o<t.length;){let a=o++;try{n[a]=await i(t[a],a)}catch(u){r??={err:u}}}};if(await Promise.all(Array.from({length:Math.min(e,t.length)},m)),r)throw r.err;return n}function c(t,e){return new Promise((i,n)=>{if(e?.aborted)return n(e.reason);let o=setTimeout(()=>{e?.removeEventListener("abort",r),i()},t),r=()=>{clearTimeout(o),n(e.reason)};e?.addEventListener("abort",r,{once:!0})})}export{s as a,c as b};
-//# sourceMappingURL=chunk-5FTGTE63.js.map
