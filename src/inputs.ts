@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import { DeployError } from './errors.js'
 import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
-import { checkNamespace } from './preview/index.js'
+import { checkNamespace } from './kube/names.js'
 import { redactUrl, registerSecret, urlSecrets } from './redact.js'
 import * as fs from 'node:fs'
 import { GITHUB_ISSUER, parsePublicKey, SLSA_PROVENANCE_V1, type VerifyMode, type VerifySettings, needsAttestation, needsSignature } from './image/verify.js'

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
-import { canaryRouteRules, planCanary, canaryPodProblem, type CanaryPlanInput, type LiveState } from '../../src/strategies/canary-plan.js'
+import { planCanary, canaryPodProblem, type CanaryPlanInput, type LiveState } from '../../src/strategies/canary-plan.js'
+import { canaryRouteRules } from '../../src/traffic/rules.js'
 import { errorLine as failure } from './error-line.js'
 
 const DIGEST = 'sha256:' + 'a'.repeat(64)

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { DeployError } from '../../src/errors.js'
 import { readSettings } from '../../src/inputs.js'
-import { checkNamespace, expandTemplate, labelPreview, previewManifests, resolvePreview } from '../../src/preview/index.js'
+import { checkNamespace } from '../../src/kube/names.js'
+import { expandTemplate, labelPreview, previewManifests, resolvePreview } from '../../src/preview/index.js'
 import type { GitHubContext } from '../../src/report/github.js'
 
 const pr = (number: number | undefined, branch = 'feature/Login_Page', repo = 'Shop.Web'): GitHubContext => ({

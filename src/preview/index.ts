@@ -6,6 +6,7 @@ import { DeployError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import type { GitHubContext } from '../report/github.js'
+import { checkNamespace } from '../kube/names.js'
 
 /** On the preview Namespace and every object deployed into it; cleanup deletes only what has it. */
 export const PREVIEW_LABEL = 'kube-ship.dev/pr'
@@ -35,19 +36,6 @@ export function expandTemplate(template: string, values: TemplateValues, input: 
 /** Names a template uses (for "does it name the PR at all"). */
 export function placeholders(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map(m => m[1])
-}
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-
-/** Throws a DeployError naming `input` unless `name` is a valid namespace (RFC 1123 label). */
-export function checkNamespace(name: string, input: string, template?: string): string {
-  const from = template && template !== name ? ` (from '${template}')` : ''
-  if (name.length > 63) throw new DeployError(`namespace '${name}'${from} is ${name.length} characters; the limit is 63`, { input })
-  if (!DNS_LABEL.test(name))
-    throw new DeployError(`namespace '${name}'${from} is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit`, {
-      input
-    })
-  return name
 }
 
 /** Lowercase, runs of anything but [a-z0-9] → '-', no '-' at the ends. */

@@ -8,7 +8,7 @@ import { kube, labelSelector, type Kube, type ObjectRef } from '../kube/client.j
 import type { KubeObject } from '../manifests/types.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
 import type { DeployReport } from '../report/model.js'
-import { deleteIfExists, getIn, listIn, mergePatch } from '../traffic/router.js'
+import { deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
 import { planBlueGreen, POD_TEMPLATE_HASH } from './blue-green-plan.js'
 import { canaryPodProblem } from './canary-plan.js'
 import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'

@@ -8,17 +8,10 @@ import { podProblem } from '../kube/diagnose.js'
 import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { imagesOf } from '../manifests/pods.js'
+import { CANARY_OF, HEADER_VALUE, NGINX, isCanaryIngress, refsStable, rulesOf, type SplitPlan } from '../traffic/rules.js'
 
-/** Marks every object a canary run creates, naming the stable Deployment; leftovers are found by it. */
-export const CANARY_OF = 'kube-ship.dev/canary-of'
 export const TRACK = 'kube-ship.dev/track'
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kube-ship' }
-export const NGINX = 'nginx.ingress.kubernetes.io'
-/**
- * The canary header carries 'always' (ingress-nginx's own word when no canary-by-header-value is
- * set, and what the HTTPRoute header rule matches); 'never' forces the stable pods on nginx.
- */
-export const HEADER_VALUE = 'always'
 
 // Annotations copied from a stable object would mean something else on its copy.
 const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration', 'deployment.kubernetes.io/revision']
@@ -50,38 +43,13 @@ export interface PlannedStep extends CanaryStep {
   replicas: number
 }
 
-export interface RouteRule {
-  name?: string
-  matches?: RouteMatch[]
-  backendRefs?: BackendRef[]
-  [key: string]: unknown
-}
-interface RouteMatch {
-  headers?: { type?: string; name: string; value: string }[]
-  [key: string]: unknown
-}
-interface BackendRef {
-  group?: string
-  kind?: string
-  name: string
-  namespace?: string
-  port?: number
-  weight?: number
-  [key: string]: unknown
-}
-
-export interface CanaryPlan {
-  namespace: string
+export interface CanaryPlan extends SplitPlan {
   /** the rendered stable Deployment (new digest): applied as is on promotion */
   stable: Manifest
-  stableService: string
   /** rendered documents other than the stable Deployment, applied before the canary starts */
   rest: Manifest[]
   canary: { deployment: KubeObject; service: KubeObject; ingress?: KubeObject }
-  /** gateway-api: the HTTPRoute and its rules as they were, restored on remove */
-  route?: { name: string; rules: RouteRule[] }
   steps: PlannedStep[]
-  header: { name: string; value: string }
 }
 
 /** The Deployment whose container runs the pinned image, with its namespace. */
@@ -307,11 +275,6 @@ function ingressPaths(ing: KubeObject): { host: string; path: string; pathType?:
   return rules.flatMap(r => (r.http?.paths ?? []).map(p => ({ host: r.host || '_', path: p.path || '/', pathType: p.pathType, service: p.backend?.service?.name })))
 }
 
-/** ingress-nginx's ParseBool. */
-export function isCanaryIngress(ing: KubeObject): boolean {
-  return ['true', '1', 't', 'TRUE', 'True', 'T'].includes(ing.metadata.annotations?.[`${NGINX}/canary`] ?? '')
-}
-
 function pickIngress(ingresses: KubeObject[], services: KubeObject[], named: string | undefined, namespace: string): { service: KubeObject; ingress: KubeObject } {
   const routesTo = (ing: KubeObject, svc: KubeObject) => ingressPaths(ing).some(p => p.service === svc.metadata.name)
   if (named) {
@@ -349,18 +312,6 @@ function checkOneCanary(ingresses: KubeObject[], stable: KubeObject, stableServi
   }
 }
 
-export function rulesOf(route: KubeObject): RouteRule[] {
-  return structuredClone(((route.spec as { rules?: RouteRule[] } | undefined)?.rules ?? []) as RouteRule[])
-}
-
-function isStableRef(ref: BackendRef, service: string, namespace: string): boolean {
-  return ref.name === service && (ref.kind ?? 'Service') === 'Service' && (ref.group ?? '') === '' && (ref.namespace ?? namespace) === namespace
-}
-
-function refsStable(rule: RouteRule, service: string, namespace: string): boolean {
-  return (rule.backendRefs ?? []).some(r => isStableRef(r, service, namespace))
-}
-
 function pickRoute(routes: KubeObject[], services: KubeObject[], named: string | undefined, namespace: string): { service: KubeObject; route: KubeObject } {
   const usesService = (r: KubeObject, s: KubeObject) => rulesOf(r).some(rule => refsStable(rule, s.metadata.name, namespace))
   let pair: { service: KubeObject; route: KubeObject }
@@ -385,26 +336,6 @@ function pickRoute(routes: KubeObject[], services: KubeObject[], named: string |
       hint: 'the canary needs the stable Service alone in its rules'
     })
   return pair
-}
-
-/**
- * The route's rules at a canary weight: each rule that sends to the stable Service is split
- * stable (100-w) / canary (w), and preceded by a copy that adds the canary header match and
- * sends only to the canary (more header matches win in Gateway API precedence), so probes
- * with the header reach the canary at every weight.
- */
-export function canaryRouteRules(original: RouteRule[], stableService: string, canaryService: string, namespace: string, weight: number, header: { name: string; value: string }): RouteRule[] {
-  return original.flatMap(rule => {
-    const stableRef = (rule.backendRefs ?? []).find(r => isStableRef(r, stableService, namespace))
-    if (!stableRef) return [rule]
-    const canaryRef: BackendRef = { ...stableRef, name: canaryService }
-    const matches = (rule.matches?.length ? rule.matches : [{ path: { type: 'PathPrefix', value: '/' } }]).map(m => ({
-      ...m,
-      headers: [...(m.headers ?? []), { type: 'Exact', name: header.name, value: header.value }]
-    }))
-    const byHeader: RouteRule = { ...rule, ...(rule.name ? { name: `${rule.name}-canary` } : {}), matches, backendRefs: [{ ...canaryRef, weight: 1 }] }
-    return [byHeader, { ...rule, backendRefs: [{ ...stableRef, weight: 100 - weight }, { ...canaryRef, weight }] }]
-  })
 }
 
 /**

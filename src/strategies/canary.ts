@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import { parseReference, pinned } from '../image/reference.js'
 import type { Settings, TrafficRouterName } from '../inputs.js'
-import { kube, labelSelector, type Kube } from '../kube/client.js'
+import { kube, labelSelector, refOf, type Kube } from '../kube/client.js'
 import { applyObjects, toResourceEntries } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
@@ -20,9 +20,10 @@ import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, Workl
 import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
-import { FIELD_MANAGER as TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch, refOf } from '../traffic/router.js'
+import { TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
+import { CANARY_OF } from '../traffic/rules.js'
 import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
-import { CANARY_OF, canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
+import { canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
 
 export interface StageContext {
   kc: KubeConfig

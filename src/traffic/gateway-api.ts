@@ -5,14 +5,10 @@
 import { DeployError } from '../errors.js'
 import type { Kube } from '../kube/client.js'
 import type { KubeObject } from '../manifests/types.js'
-import { CANARY_OF, canaryRouteRules, rulesOf, type CanaryPlan, type RouteRule } from '../strategies/canary-plan.js'
-import { getIn, mergePatch, type TrafficRouter } from './router.js'
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise(resolve => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
-  })
+import { getIn, mergePatch } from '../kube/objects.js'
+import { pause } from '../retry.js'
+import type { TrafficRouter } from './router.js'
+import { CANARY_OF, canaryRouteRules, rulesOf, type RouteRule, type SplitPlan } from './rules.js'
 
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
 const API = 'gateway.networking.k8s.io/v1'
@@ -52,7 +48,7 @@ export class GatewayRouter implements TrafficRouter {
 
   constructor(
     private readonly k: Kube,
-    private readonly plan: CanaryPlan
+    private readonly plan: SplitPlan
   ) {
     this.resource = `HTTPRoute/${plan.namespace}/${plan.route!.name}`
   }
@@ -94,9 +90,9 @@ export class GatewayRouter implements TrafficRouter {
       const seen = live && routeObserved(live)
       if (seen === undefined) return
       if (seen || Date.now() > deadline) break
-      await sleep(250, signal)
+      await pause(250, signal)
     }
-    await sleep(SETTLE_MS, signal)
+    await pause(SETTLE_MS, signal)
   }
 
   private rules(weight: number): RouteRule[] {

@@ -1,14 +1,15 @@
-// The router a run asked for, built from the canary plan.
+// The router a run asked for, built from the canary plan. Routers read and write traffic
+// objects only; the strategies drive them (strategies import traffic, never the reverse).
 import type { TrafficRouterName } from '../inputs.js'
 import type { Kube } from '../kube/client.js'
-import type { CanaryPlan } from '../strategies/canary-plan.js'
+import type { SplitPlan } from './rules.js'
 import { GatewayRouter } from './gateway-api.js'
 import { NginxRouter } from './nginx.js'
 import type { Apply, TrafficRouter } from './router.js'
 
 export type { Apply, TrafficRouter } from './router.js'
 
-export function makeRouter(name: TrafficRouterName, k: Kube, plan: CanaryPlan, apply: Apply): TrafficRouter {
+export function makeRouter(name: TrafficRouterName, k: Kube, plan: SplitPlan, apply: Apply): TrafficRouter {
   if (name === 'gateway-api') return new GatewayRouter(k, plan)
   return new NginxRouter(k, plan.canary.ingress!, apply)
 }

@@ -1,11 +1,12 @@
 // ingress-nginx: a canary Ingress beside the main one; the weight is its canary-weight
 // annotation. Only the annotations we own are patched (merge patch), values always strings.
-import type { Kube } from '../kube/client.js'
+import { refOf, type Kube } from '../kube/client.js'
+import { deleteIfExists, mergePatch } from '../kube/objects.js'
 import type { KubeObject } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
-import { NGINX } from '../strategies/canary-plan.js'
 import { pause } from '../retry.js'
-import { deleteIfExists, mergePatch, refOf, type Apply, type TrafficRouter } from './router.js'
+import type { Apply, TrafficRouter } from './router.js'
+import { NGINX } from './rules.js'
 
 /** Merge patch for a weight; on removal also drops header routing so nothing reaches the canary. */
 export function nginxPatch(weight: number, removing = false): { metadata: { annotations: Record<string, string | null> } } {
