@@ -33,6 +33,14 @@ describe('scripts/demo', () => {
     const r = await run(path.join(repo, 'scripts/demo'), ['--canary'], { timeoutMs: 280_000 })
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/Canary 20% .*\n[\s\S]*Canary 50% /)
+    // The sampler measured the split through the router at each step, every request answered.
+    const steps = [...r.stdout.matchAll(/^step (\d+) %: ([\d.]+) % of (\d+) requests served by sha256:[0-9a-f]{64}( \(\d+ failed\))?$/gm)]
+    expect(steps.map(m => m[1])).toEqual(expect.arrayContaining(['20', '50']))
+    for (const [, weight, share, n, failed] of steps) {
+      const sigma = Math.sqrt((Number(weight) / 100) * (1 - Number(weight) / 100) / Number(n)) * 100
+      expect(Math.abs(Number(share) - Number(weight))).toBeLessThanOrEqual(4 * sigma + 0.1)
+      expect(failed).toBeUndefined()
+    }
     expect(outputs(r.stdout)).toMatchObject({ status: 'succeeded', 'canary-weight': '0' })
     expect((await run('kubectl', ['--kubeconfig', stack().kubeconfig, '-n', 'demo', 'get', 'ingress', 'web-canary'])).code).not.toBe(0)
   })
