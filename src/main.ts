@@ -136,7 +136,8 @@ export async function run(): Promise<void> {
         await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
       } catch (err) {
         // The rollout was good: the cluster runs the new version, and the job says write-back failed.
-        throw new DeployError(`write-back failed after a good rollout (the cluster runs the new version): ${describeError(err)}`, { input: 'write-back' })
+        const why = err instanceof DeployError && err.place.input === 'write-back' ? err.message : describeError(err)
+        throw new DeployError(`write-back failed after a good rollout (the cluster runs the new version): ${why}`, { input: 'write-back' })
       }
     }
     facts.completed = true

@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { startGitHub, type GitHubStandIn } from '../../test/github/server.js'
 import { errorLines, runAction } from './action.js'
 import { deleteNamespace, freshNamespace, kubectlJson, kubectlResult, stack, waitFor } from './stack.js'
@@ -144,3 +145,52 @@ describe('deploy on merge', () => {
     expect(gh.violations).toEqual([])
   })
 })
+
+describe('write-back that fails after a good rollout', () => {
+  let namespace: string
+  let work: string
+  beforeAll(async () => {
+    namespace = await freshNamespace('wbfail')
+    // A real remote whose pre-receive hook refuses every push: the checks before the deploy
+    // (work tree, branch, remote readable) pass, the push after the rollout fails.
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-wb-'))
+    const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=dev', '-c', 'user.email=dev@example.com', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    git(work, 'init', '--quiet', '--bare', '--initial-branch=main', 'remote.git')
+    git(work, 'clone', '--quiet', path.join(work, 'remote.git'), 'app')
+    const app = path.join(work, 'app')
+    fs.cpSync(path.join(repo, 'examples/app'), app, { recursive: true })
+    git(app, 'checkout', '--quiet', '-b', 'main')
+    git(app, 'add', '.')
+    git(app, 'commit', '--quiet', '-m', 'seed')
+    git(app, 'push', '--quiet', 'origin', 'main')
+    fs.writeFileSync(path.join(work, 'remote.git/hooks/pre-receive'), '#!/bin/sh\necho "error: GH006: Protected branch update failed for refs/heads/main." >&2\nexit 1\n', { mode: 0o755 })
+  })
+  afterAll(async () => {
+    await deleteNamespace(namespace)
+    fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  it('fails the job with the write-back line, while the cluster and the GitHub Deployment say the new version runs', async () => {
+    const app = path.join(work, 'app')
+    const environment = `wbfail-${randomInt(1e9)}`
+    const sha = '5'.repeat(40)
+    const run = await runAction(
+      { image: image(), digest, kustomize: 'k8s/overlays/production', 'image-name': 'registry.example/demo/web', namespace, environment, 'write-back': 'commit', 'github-token': 'ghs_standintoken', timeout: '3m' },
+      { env: { ...githubEnv('push', { ref: 'refs/heads/main', after: sha }, sha), GITHUB_WORKSPACE: app, GITHUB_REF_NAME: 'main' }, cwd: app }
+    )
+    expect(run.code).not.toBe(0)
+    const errors = errorLines(run.log)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/write-back failed after a good rollout \(the cluster runs the new version\): git push to origin main failed: .*GH006: Protected branch update failed/)
+    expect(errors[0].match(/input 'write-back'/g)).toHaveLength(1)
+    const live = await kubectlJson(['-n', namespace, 'get', 'deployment', 'web'])
+    expect(live.spec.template.spec.containers[0].image).toBe(`${image()}@${digest}`)
+    expect(live.status.updatedReplicas).toBe(3)
+    // what GitHub shows for the environment: the deploy succeeded
+    const deployment = gh.state.deployments.find(d => d.environment === environment)
+    expect(deployment?.statuses.at(-1)?.state).toBe('success')
+    expect(run.summary).toContain('write-back failed after a good rollout')
+    expect(gh.violations).toEqual([])
+  })
+})
+
