@@ -60,7 +60,7 @@ const image = `${env.registry}/bench/traffic`
 const digest = n => `sha256:${String(n).repeat(64)}`
 const N = 400
 
-function app(d, replicas = 3) {
+function app(d, podLabels = {}, replicas = 3) {
   return [
     {
       apiVersion: 'apps/v1',
@@ -71,7 +71,7 @@ function app(d, replicas = 3) {
         selector: { matchLabels: { app: 'web' } },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {
-          metadata: { labels: { app: 'web' } },
+          metadata: { labels: { app: 'web', ...podLabels } },
           spec: { terminationGracePeriodSeconds: 10, containers: [{ name: 'web', image: `${image}@${d}`, ports: [{ containerPort: 8080 }] }] }
         }
       }
@@ -146,6 +146,19 @@ async function bench(router) {
   await servedOnlyBy(url, digest(3))
   answers = await load.stop()
   r.kubectlRolling = { failed: failed(answers), n: answers.length }
+
+  // 1b. Rolling to a version that crashes (CrashLoopBackOff), rolled back by kube-ship.
+  load = lib.stampedLoad(url, { maxMs: 200_000 })
+  const crashed = await lib
+    .runRolling(context(ns, digest(8), 'rolling', {}, app(digest(8), { 'sim.kube-ship.dev/behavior': 'crashloop' })))
+    .then(
+      () => false,
+      () => true
+    )
+  await servedOnlyBy(url, digest(3))
+  answers = await load.stop()
+  if (!crashed) throw new Error('the crashing version was not rolled back')
+  r.rolledBack = { failed: failed(answers), n: answers.length, crashed: answers.filter(a => a.digest === digest(8)).length }
 
   // 2. Canary promote: the measured share per step, then failed requests through the promotion.
   const canaryDocs = d => [...app(d), ...(router === 'nginx' ? [route] : [])]
@@ -245,6 +258,7 @@ say(`Requests through Traefik on the local stack, one run per router (strategy l
 for (const r of results) {
   say(`${r.router}:`)
   say(`  rolling (maxUnavailable 0): kube-ship ${r.rolling.failed} failed of ${r.rolling.n}; kubectl apply + rollout status ${r.kubectlRolling.failed} failed of ${r.kubectlRolling.n}`)
+  say(`  rolling to a crashing version, rolled back: ${r.rolledBack.failed} failed of ${r.rolledBack.n}; served by the crashing version: ${r.rolledBack.crashed}`)
   say(`  canary promote: ${r.promote.failed} failed of ${r.promote.n}; per step (plan → measured of ${N}): ${r.promote.steps.map(s => `${s.plan} % → ${pct(s.canary / s.n)}`).join(', ')}`)
   say(
     `  canary abort: ${r.abort.failed} failed of ${r.abort.n}; last request routed to the canary ${r.abort.canaryAfter ? `${r.abort.lastSentMs} ms after the abort decision (answered +${r.abort.lastAnswerMs} ms; ${r.abort.canaryAfter} sent after it)` : 'before the abort decision'}; the action returned ${(r.abort.returnedMs / 1000).toFixed(2)} s after it`

@@ -6,14 +6,14 @@
 // the path /<namespace>, so tests never share a route.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { KubeConfig } from '@kubernetes/client-node'
-import { DeployError } from '../../src/errors.js'
+import { DeployError, describeError } from '../../src/errors.js'
 import { readSettings, type TrafficRouterName } from '../../src/inputs.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { newReport } from '../../src/report/model.js'
 import { runBlueGreenWith } from '../../src/strategies/blue-green.js'
 import { runCanary, stageIO, type StageContext } from '../../src/strategies/canary.js'
 import { runRolling } from '../../src/strategies/rolling.js'
-import { deleteNamespace, freshNamespace, kubectl, SIM_HTTP, stack, waitFor } from './stack.js'
+import { deleteNamespace, freshNamespace, kubectl, kubectlJson, SIM_HTTP, stack, waitFor } from './stack.js'
 import { failedRequest, load, sample, share, tally, withinBinomial, type Answer } from './traffic.js'
 
 const digest = (n: number): string => `sha256:${String(n).repeat(64)}`
@@ -250,6 +250,27 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     }
     expect(tally(traffic.answers.filter(failedRequest))).toEqual({})
     expect(share(traffic.answers, NEW)).toBeGreaterThan(0)
+  })
+
+  it('rolling to a crashing version under constant load, rolled back: 0 failed requests, the old digest answers throughout', async () => {
+    const ns = await setup(router, OLD, 'crash')
+    const traffic = load(urlOf(router, ns), { concurrency: 2, maxMs: 200_000 })
+    let outcome: unknown
+    try {
+      // The surge pod never turns Ready (CrashLoopBackOff); maxUnavailable 0 keeps the old pods
+      // serving until the rollback has taken the new ReplicaSet down again.
+      outcome = await runRolling(context(ns, NEW, {}, app(NEW, { 'sim.kube-ship.dev/behavior': 'crashloop' }), 'rolling')).catch((err: unknown) => err)
+      await servedOnlyBy(router, ns, OLD, 'only the old digest after the rollback', 30_000)
+    } finally {
+      await traffic.stop()
+    }
+    expect(describeError(outcome)).toMatch(/CrashLoopBackOff/)
+    const live = await kubectlJson(['-n', ns, 'get', 'deployment', 'web'])
+    expect(live.spec.template.spec.containers[0].image).toBe(`${repo()}@${OLD}`)
+    // The figure the data-plane issue asks to state: failed requests during a rolled-back rollout.
+    expect(tally(traffic.answers.filter(failedRequest))).toEqual({})
+    expect(share(traffic.answers, NEW)).toBe(0)
+    expect(traffic.answers.length).toBeGreaterThan(50)
   })
 })
 
