@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { errorLines, runAction, type ActionRun } from './action.js'
-import { cosignBin, cosignSign, dockerConfig, generateKeyPair, getManifest, type CosignKeys } from './sigstore.js'
+import { checkout as deployCheckout, cosignBin, cosignSign, dockerConfig, generateKeyPair, getManifest, type CosignKeys } from './sigstore.js'
 import { kubectlJson, run, stack, suiteNamespaces } from './stack.js'
 
 const namespaces = suiteNamespaces()
@@ -25,28 +25,11 @@ beforeAll(async () => {
   fs.symlinkSync(await cosignBin(), path.join(cosignPathDir, 'cosign'))
 })
 
-/** A checkout: a FROM scratch context unique to this call and a Deployment using the image by name. */
+/** A checkout: the Deployment of the supply-chain tests and a FROM scratch context unique to this call. */
 function checkout(image: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-attest-'))
+  const dir = deployCheckout(image)
   fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n')
   fs.writeFileSync(path.join(dir, 'hello.txt'), `hello ${Date.now()} ${Math.random()}\n`)
-  fs.writeFileSync(
-    path.join(dir, 'deploy.yaml'),
-    `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      containers:
-        - name: web
-          image: ${image}:latest
-`
-  )
   return dir
 }
 
