@@ -58,18 +58,23 @@ interface Index {
   manifests: { mediaType: string; digest: string; annotations?: Record<string, string>; platform?: { os: string } }[]
 }
 
-/** The index at digest, its image manifest and the provenance statement its attestation manifest holds. */
-async function provenanceOf(registry: string, repo: string, digest: string): Promise<{ index: Index; predicateType: string; mode?: string }> {
+/**
+ * The index at digest and the SLSA provenance its attestation manifest holds: the predicate type,
+ * the builder id, and whether it is mode=max (BuildKit then includes the build's sources).
+ */
+async function provenanceOf(registry: string, repo: string, digest: string): Promise<{ index: Index; predicateType: string; builderId?: string; max: boolean }> {
   const got = await getManifest(registry, repo, digest)
   expect(got.type).toBe(INDEX)
   const index = JSON.parse(got.body.toString()) as Index
   const att = index.manifests.find(m => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest')
   expect(att?.annotations?.['vnd.docker.reference.digest']).toBe(index.manifests.find(m => m.platform?.os === 'linux')?.digest)
-  const manifest = JSON.parse((await getManifest(registry, repo, att!.digest)).body.toString()) as { layers: { digest: string; annotations?: Record<string, string> }[] }
-  const layer = manifest.layers[0]
-  const statement = (await (await fetch(`http://${registry}/v2/${repo}/blobs/${layer.digest}`)).json()) as { predicateType: string; predicate: { buildDefinition?: { externalParameters?: unknown } } }
-  const mode = JSON.stringify(statement.predicate).includes('"mode":"max"') ? 'max' : undefined
-  return { index, predicateType: statement.predicateType, mode }
+  const manifest = JSON.parse((await getManifest(registry, repo, att!.digest)).body.toString()) as { layers: { digest: string }[] }
+  const statement = (await (await fetch(`http://${registry}/v2/${repo}/blobs/${manifest.layers[0].digest}`)).json()) as {
+    predicateType: string
+    predicate: { runDetails?: { builder?: { id?: string }; metadata?: { buildkit_metadata?: { source?: unknown } } } }
+  }
+  const run = statement.predicate.runDetails
+  return { index, predicateType: statement.predicateType, builderId: run?.builder?.id || undefined, max: run?.metadata?.buildkit_metadata?.source !== undefined }
 }
 
 describe('provenance by default', () => {
@@ -87,11 +92,26 @@ describe('provenance by default', () => {
     expect(tag.headers.get('content-type')).toBe(INDEX)
     expect(digest).toBe(tag.headers.get('docker-content-digest'))
     const prov = await provenanceOf(stack().registry, repo, digest)
-    expect(prov.predicateType).toMatch(/^https:\/\/slsa\.dev\/provenance\//)
+    expect(prov).toMatchObject({ predicateType: 'https://slsa.dev/provenance/v1', max: true })
     expect(r.run.outputs['image-ref']).toBe(`${image}@${digest}`)
     expect(await liveImage(r.namespace)).toBe(`${image}@${digest}`)
     expect(r.run.outputs.status).toBe('succeeded')
     expect(r.run.summary).toMatch(/Attestations \| provenance \(mode=max\) \(the digest is an image index\)/)
+  })
+
+  it('in a private repository: mode=min, and the builder id is the workflow run', async () => {
+    const repo = unique('e2e/provmin')
+    const bk = buildkit()
+    const event = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-event-')), 'event.json')
+    fs.writeFileSync(event, JSON.stringify({ repository: { full_name: 'acme/web', private: true } }))
+    // No github-token: nothing is sent to GitHub; the event payload says the repository is private.
+    const github = { GITHUB_REPOSITORY: 'acme/web', GITHUB_EVENT_NAME: 'push', GITHUB_EVENT_PATH: event, GITHUB_SHA: 'a'.repeat(40), GITHUB_RUN_ID: '4711', GITHUB_SERVER_URL: 'https://github.com' }
+    const r = await ship(`${stack().registry}/${repo}`, bk.inputs, { ...bk.env, ...github })
+    expect(errorLines(r.run.log)).toEqual([])
+    expect(r.run.code).toBe(0)
+    const prov = await provenanceOf(stack().registry, repo, r.run.outputs.digest)
+    expect(prov).toMatchObject({ max: false, builderId: 'https://github.com/acme/web/actions/runs/4711' })
+    expect(r.run.summary).toMatch(/Attestations \| provenance \(mode=min\)/)
   })
 
   it('the docker driver cannot attest: no provenance by default, and an explicit provenance or sbom is ignored with one warning naming the input', async () => {
