@@ -6,6 +6,8 @@ import { type ImageRef, parseReference, isDigest, ReferenceError } from './image
 import { checkNamespace } from './kube/names.js'
 import { redactUrl, registerSecret, urlSecrets } from './redact.js'
 import * as fs from 'node:fs'
+import { type AttestInput, parseAttestInput } from './image/attest.js'
+import type { SignSettings } from './image/sign.js'
 import { GITHUB_ISSUER, parsePublicKey, SLSA_PROVENANCE_V1, type VerifyMode, type VerifySettings, needsAttestation, needsSignature } from './image/verify.js'
 
 export type Mode = 'deploy' | 'diff' | 'cleanup'
@@ -54,6 +56,12 @@ export interface Settings {
   digest?: string
   registryUsername?: string
   registryPassword?: string
+  /** buildx builder name (--builder); default the current one */
+  builder?: string
+  provenance: AttestInput
+  sbom: AttestInput
+  /** sign the pushed digest with this Cosign private key */
+  sign?: SignSettings
 
   kustomize: string[]
   manifests: string[]
@@ -176,6 +184,10 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     digest,
     registryUsername: username,
     registryPassword: password,
+    builder: text('builder'),
+    provenance: parseAttestInput(get('provenance'), 'provenance'),
+    sbom: parseAttestInput(get('sbom'), 'sbom'),
+    sign: readSign(get, Boolean(image), push),
 
     kustomize: lines('kustomize'),
     manifests: lines('manifests'),
@@ -214,6 +226,24 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
 
     verify: readVerify(get, Boolean(image))
   }
+}
+
+/** sign-key and its password; the key is PEM text or a path, and is never logged. */
+function readSign(get: InputReader, hasImage: boolean, push: boolean): SignSettings | undefined {
+  const text = (name: string): string | undefined => get(name).trim() || undefined
+  const password = get('sign-key-password')
+  registerSecret(password || undefined)
+  const key = text('sign-key')
+  if (!key) {
+    if (password) throw new DeployError('sign-key-password needs the key in sign-key', { input: 'sign-key-password' })
+    return undefined
+  }
+  const pem = key.startsWith('-----BEGIN') ? key : readTextFile(key, 'sign-key')
+  if (!/^-----BEGIN [A-Z ]*PRIVATE KEY-----/m.test(pem)) throw new DeployError('sign-key is not a Cosign private key (PEM, as cosign generate-key-pair writes cosign.key)', { input: 'sign-key' })
+  registerSecret(pem)
+  if (!hasImage) throw new DeployError("sign-key signs the image's digest and needs 'image'", { input: 'sign-key' })
+  if (!push && !text('digest')) throw new DeployError('sign-key signs the pushed digest; push is false and no digest is given', { input: 'sign-key' })
+  return { key: pem, password, tlogUpload: bool(get, 'sign-tlog-upload', false) }
 }
 
 /** verify, cosign-key, attestation-*, trusted-root: checked before any work. */

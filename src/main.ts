@@ -9,6 +9,7 @@ import { decideStatus } from './status.js'
 import { DEPLOYMENT_STATE } from './report/deployments.js'
 import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
+import type { BuildContext } from './image/build.js'
 import type { ManifestsResult } from './manifests/index.js'
 import type { HookEvent } from './manifests/chart.js'
 import type { LockHandle } from './kube/lock.js'
@@ -57,8 +58,8 @@ export async function run(): Promise<void> {
     // A write-back bound to fail (no work tree, branch or token) fails the run before the deploy.
     if (s.mode === 'deploy' && s.writeBack !== 'none') await (await import('./gitops/writeback.js')).checkWriteBack(await writeBackTarget(s))
 
-    // The build honours cancellation: the run stops waiting for it and reports.
-    const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(), report)), cancel.signal)
+    // The build honours cancellation: buildx (or cosign) is stopped, and the run reports.
+    const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(gh), report, cancel.signal)), cancel.signal)
     if (!s.kustomize.length && !s.manifests.length && !s.chart) {
       if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
       core.info(`No kustomize or manifests input: the image is ${s.push ? 'pushed' : 'built'} and nothing is deployed`)
@@ -291,9 +292,16 @@ async function githubContext(): Promise<GitHubContext | undefined> {
   return process.env.GITHUB_REPOSITORY ? (await import('@actions/github')).context : undefined
 }
 
-function buildContext(): { sha?: string; sourceUrl?: string } {
+/** Labels and provenance defaults: the commit, the repository (and whether it is private), the run. */
+function buildContext(gh: GitHubContext | undefined): BuildContext {
   const { GITHUB_SHA, GITHUB_SERVER_URL, GITHUB_REPOSITORY } = process.env
-  return { sha: GITHUB_SHA, sourceUrl: GITHUB_REPOSITORY ? `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}` : undefined }
+  const repository = gh?.payload.repository as { private?: boolean } | undefined
+  return {
+    sha: GITHUB_SHA,
+    sourceUrl: GITHUB_REPOSITORY ? `${GITHUB_SERVER_URL ?? 'https://github.com'}/${GITHUB_REPOSITORY}` : undefined,
+    privateRepo: repository?.private ?? false,
+    runUrl: gh && runUrl(gh)
+  }
 }
 
 function setOutputs(report: DeployReport): void {

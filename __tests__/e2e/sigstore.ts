@@ -110,6 +110,29 @@ export async function cosignSign(keys: CosignKeys, ref: string, layout: 'tag' | 
   if (r.code !== 0) throw new Error(`cosign sign (${layout}) failed: ${r.stderr.trim()}`)
 }
 
+/** A checkout with one Deployment (deploy.yaml) that uses the image by repository name. */
+export function checkout(image: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-supply-'))
+  fs.writeFileSync(
+    path.join(dir, 'deploy.yaml'),
+    `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers:
+        - name: web
+          image: ${image}:latest
+`
+  )
+  return dir
+}
+
 // ---- Sigstore stand-ins -----------------------------------------------------------------------
 
 export interface MockSigstore {

@@ -4,11 +4,11 @@
 // e2e run starts with, which must keep its data plane (responder, Traefik, Prometheus) running.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { run, stackScripts, stateDir } from './stack.js'
+import { run, stack, stackScripts, stateDir } from './stack.js'
 
 const state = mkdtempSync(path.join(tmpdir(), 'stack-scripts-'))
 afterAll(() => rmSync(state, { recursive: true, force: true }))
@@ -70,7 +70,7 @@ describe('test/stack/up.sh refusals', () => {
     // A PATH holding everything up.sh checks for except Go.
     const bin = path.join(state, 'bin')
     mkdirSync(bin)
-    const tools = ['bash', 'dirname', 'mkdir', 'rm', 'flock', 'chmod', 'id', 'date', 'stat', 'dockerd', 'docker-registry', 'htpasswd', 'openssl', 'prometheus', 'kubectl', 'curl', 'ss', 'setsid', 'docker']
+    const tools = ['bash', 'dirname', 'mkdir', 'rm', 'flock', 'chmod', 'id', 'date', 'stat', 'dockerd', 'docker-registry', 'htpasswd', 'openssl', 'prometheus', 'runc', 'kubectl', 'curl', 'ss', 'setsid', 'docker']
     for (const tool of tools) {
       const found = await run('bash', ['-c', `command -v ${tool}`])
       expect(found).toMatchObject({ code: 0 })
@@ -212,6 +212,44 @@ describe('test/stack/up.sh and the data plane', () => {
         .map((l) => l.trim().split(/\s+/)[4])
       expect({ component, listening: local.length > 0 }).toEqual({ component, listening: true })
       expect({ component, elsewhere: local.filter((a) => !/^127\.\d+\.\d+\.\d+:\d+$/.test(a)) }).toEqual({ component, elsewhere: [] })
+    }
+  })
+})
+
+describe('test/stack/up.sh and the BuildKit builder', () => {
+  it('starts buildkitd on a private state dir, registers it as a buildx builder, keeps it on a second run, and it pushes provenance', async () => {
+    const shared = stateDir()
+    const ctx = mkdtempSync(path.join(tmpdir(), 'stack-buildkit-ctx-'))
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n')
+    writeFileSync(path.join(ctx, 'hello.txt'), `${Date.now()}-${Math.random()}\n`)
+    const repo = `stack-scripts/buildkit-${process.pid}`
+    // The shared stack's registries and dockerd (the docker CLI needs one); buildkitd is private.
+    const { dir, code, stdout, stderr } = await withUp(
+      `BUILDKITD_BIN=$('${stackScripts}build.sh' buildkit); DOCKER_SOCK='${shared}/docker/docker.sock'; ` +
+        `start_buildkit; cat "$RUN/buildkitd.pid"; start_buildkit; cat "$RUN/buildkitd.pid"; ` +
+        `BUILDX_CONFIG=$BUILDX_CONFIG_DIR DOCKER_HOST=unix://$DOCKER_SOCK docker buildx build --builder "$BUILDKIT_BUILDER" --attest type=provenance,mode=min ` +
+        `--metadata-file "$STATE/m.json" -t 127.0.0.1:$REGISTRY_PORT/${repo}:t --push '${ctx}' >/dev/null 2>&1; ` +
+        `BUILDX_CONFIG=$BUILDX_CONFIG_DIR DOCKER_HOST=unix://$DOCKER_SOCK docker buildx inspect; cat "$STATE/m.json"`
+    )
+    try {
+      expect({ code, errors: errorLines(stderr) }).toEqual({ code: 0, errors: [] })
+      const [first, second] = stdout.split('\n')
+      expect(second).toBe(first)
+      expect(stderr.split('\n').filter((l) => l.includes('buildkitd'))).toEqual(['stack: starting buildkitd'])
+      // The default builder stays dockerd's (docker driver).
+      expect(stdout).toMatch(/^Driver:\s+docker$/m)
+      // Only its unix socket: buildkitd listens on no TCP or UDP port.
+      const ss = await run('ss', ['-Hlntup'])
+      expect(ss.stdout.split('\n').filter((l) => l.includes(`pid=${first},`))).toEqual([])
+      const meta = JSON.parse(stdout.slice(stdout.indexOf('{'))) as Record<string, { mediaType?: string }>
+      expect(meta['containerimage.descriptor'].mediaType).toBe('application/vnd.oci.image.index.v1+json')
+      const index = (await (await fetch(`http://${stack().registry}/v2/${repo}/manifests/t`, { headers: { Accept: 'application/vnd.oci.image.index.v1+json' } })).json()) as {
+        manifests: { annotations?: Record<string, string> }[]
+      }
+      expect(index.manifests.map((m) => m.annotations?.['vnd.docker.reference.type'] ?? 'image')).toEqual(['image', 'attestation-manifest'])
+    } finally {
+      await run('bash', [`${stackScripts}down.sh`, '--purge'], { env: { ...process.env, KUBE_SHIP_STATE: dir } })
+      rmSync(ctx, { recursive: true, force: true })
     }
   })
 })

@@ -49,6 +49,8 @@ export interface StackEnv {
   prometheusUrl: string
   /** cosign v3 built from its module, for signing test images (absent in an env.json written before it) */
   cosign?: string
+  /** buildkitd (attestation-capable) as buildx builder `builder`, recorded in buildxConfig (BUILDX_CONFIG); absent before it */
+  buildkit?: { builder: string; buildxConfig: string; socket: string }
 }
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { errorLines, runAction, type ActionRun } from './action.js'
-import { attach, attest, cosignSign, generateKeyPair, getManifest, mockSigstore, pushImage, putManifest, type CosignKeys, type MockSigstore } from './sigstore.js'
+import { attach, attest, checkout, cosignSign, generateKeyPair, getManifest, mockSigstore, pushImage, putManifest, type CosignKeys, type MockSigstore } from './sigstore.js'
 import { kubectlResult, stack, suiteNamespaces } from './stack.js'
 
 const namespaces = suiteNamespaces()
@@ -34,29 +34,6 @@ afterAll(async () => {
   await expiredSigstore?.close()
   await strangerSigstore?.close()
 })
-
-/** A checkout with one Deployment that uses the image by repository name. */
-function checkout(image: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-supply-'))
-  fs.writeFileSync(
-    path.join(dir, 'deploy.yaml'),
-    `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      containers:
-        - name: web
-          image: ${image}:latest
-`
-  )
-  return dir
-}
 
 async function deploy(registry: string, repo: string, digest: string, extra: Record<string, string>): Promise<{ run: ActionRun; namespace: string }> {
   const namespace = await namespaces('supply')

@@ -40,8 +40,9 @@ describe('example workflows', () => {
 
   it.each(steps)('%s: inputs exist in action.yml and parse', (_name, step) => {
     process.env.GITHUB_REPOSITORY ??= 'acme/web' // the runner sets it; attestation-repository defaults to it
-    // a digest from an earlier step's output stands for a well-formed one
-    const given = Object.fromEntries(Object.entries(step.with ?? {}).map(([k, v]) => [k, k === 'digest' && /\$\{\{/.test(String(v)) ? `sha256:${'0'.repeat(64)}` : resolved(v)]))
+    // a digest from an earlier step's output, or a key from a secret, stands for a well-formed one
+    const runnerValue: Record<string, string> = { digest: `sha256:${'0'.repeat(64)}`, 'sign-key': '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----' }
+    const given = Object.fromEntries(Object.entries(step.with ?? {}).map(([k, v]) => [k, k in runnerValue && /\$\{\{/.test(String(v)) ? runnerValue[k] : resolved(v)]))
     expect(Object.keys(given).filter(k => !(k in action.inputs))).toEqual([])
     const settings = readSettings(name => given[name] ?? '')
     if (settings.preview) {

@@ -4,11 +4,14 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import * as exec from '@actions/exec'
+import * as core from '@actions/core'
 import type { Settings } from '../inputs.js'
 import { DeployError } from '../errors.js'
+import { type AttestContext, attestPlan } from './attest.js'
+import { probeBuilder } from './builder.js'
 import { type ImageRef, repository } from './reference.js'
 import { lastErrorLine } from './tool-output.js'
+import { runTool } from './tools.js'
 
 export interface BuildPlan {
   args: string[]
@@ -17,7 +20,7 @@ export interface BuildPlan {
   secretFiles: { path: string; value: string }[]
 }
 
-export interface BuildContext {
+export interface BuildContext extends Partial<AttestContext> {
   /** commit the image is built from */
   sha?: string
   /** https://github.com/owner/repo, for the OCI source label */
@@ -25,11 +28,12 @@ export interface BuildContext {
 }
 
 /**
- * The buildx argv for one build; metadataFile receives buildx's JSON. Build secrets go as
+ * The buildx argv for one build; metadataFile receives buildx's JSON, attest holds the
+ * --provenance/--sbom flags attest.ts chose (by default provenance off: one manifest). Build secrets go as
  * `--secret id=ID,src=FILE`: a `secrets` value is written to a file in secretDir (never put on
  * the command line, which the log echoes and `ps` shows), a `secret-files` path is passed as is.
  */
-export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metadataFile: string, secretDir = path.dirname(metadataFile)): BuildPlan {
+export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metadataFile: string, attest = ['--provenance=false'], secretDir = path.dirname(metadataFile)): BuildPlan {
   const tags = s.tags.length ? s.tags : ctx.sha ? [ctx.sha.slice(0, 7)] : []
   if (!tags.length) throw new DeployError('no tag to push: give tags, or run where GITHUB_SHA is set', { input: 'tags' })
   const repo = repository(image)
@@ -39,8 +43,8 @@ export function buildPlan(s: Settings, image: ImageRef, ctx: BuildContext, metad
     ...s.labels
   ]
   const args = ['buildx', 'build', '--metadata-file', metadataFile]
-  // A single-platform push stays one manifest: default attestations would turn it into an index.
-  args.push('--provenance=false')
+  if (s.builder) args.push('--builder', s.builder)
+  args.push(...attest)
   if (s.file) args.push('--file', s.file)
   for (const a of s.buildArgs) args.push('--build-arg', a)
   if (s.network) args.push('--network', s.network)
@@ -93,24 +97,36 @@ export function checkBuildPaths(s: Settings): void {
       throw new DeployError(`secret '${secret.id}': '${secret.file}' is not a file`, { input: 'secret-files' })
 }
 
-/** Builds (and pushes); the digest is the pushed manifest's, absent when push is false. */
-export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext): Promise<{ digest?: string; tags: string[] }> {
+export interface Built {
+  /** the pushed manifest's (or, with attestations, image index's) digest; absent when push is false */
+  digest?: string
+  tags: string[]
+  /** attestations attached, e.g. "provenance (mode=max)" */
+  attestations: string[]
+}
+
+/**
+ * Builds (and pushes). The signal (the job's cancellation) stops buildx itself, not only the
+ * wait for it: a cancelled job must not leave a build or a push running on the runner.
+ */
+export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext, signal?: AbortSignal): Promise<Built> {
   checkBuildPaths(s)
+  const caps = await probeBuilder(s.builder)
+  const attest = attestPlan(s.provenance, s.sbom, caps, { privateRepo: ctx.privateRepo ?? false, runUrl: ctx.runUrl })
+  for (const w of attest.warnings) core.warning(w)
+  if (attest.note) core.info(attest.note)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-build-'))
   const metadataFile = path.join(dir, 'metadata.json')
-  const plan = buildPlan(s, image, ctx, metadataFile)
+  const plan = buildPlan(s, image, ctx, metadataFile, attest.args)
   try {
     // mkdtemp made the directory 0700; each file is readable by this user only, and removed below
     for (const f of plan.secretFiles) fs.writeFileSync(f.path, f.value, { mode: 0o600 })
-    let stderr = ''
-    const code = await exec.exec('docker', plan.args, {
-      ignoreReturnCode: true,
-      listeners: { stderr: data => (stderr = (stderr + data.toString()).slice(-20000)) }
-    })
-    if (code !== 0) throw new DeployError(`docker buildx build failed: ${lastErrorLine(stderr)}`, { resource: repository(image) })
-    if (!s.push) return { tags: plan.tags }
+    const r = await runTool('docker', plan.args, { stream: true, signal })
+    if (signal?.aborted) throw signal.reason
+    if (r.code !== 0) throw new DeployError(`docker buildx build failed: ${lastErrorLine(r.stderr)}`, { resource: repository(image) })
+    if (!s.push) return { tags: plan.tags, attestations: attest.made }
     const json = fs.existsSync(metadataFile) ? fs.readFileSync(metadataFile, 'utf8') : ''
-    return { digest: digestFromMetadata(json, s.push), tags: plan.tags }
+    return { digest: digestFromMetadata(json, s.push), tags: plan.tags, attestations: attest.made }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

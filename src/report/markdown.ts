@@ -102,6 +102,8 @@ function overview(r: DeployReport): string {
     const tags = r.image.tags.length ? ` (tags ${r.image.tags.map(t => code(t)).join(', ')})` : ''
     rows.push(['Image', `${code(r.image.ref.split('@')[0])}${tags}${r.image.built ? ', built in this run' : ''}`])
     rows.push(['Digest', code(r.image.digest)])
+    if (r.image.attestations?.length) rows.push(['Attestations', `${r.image.attestations.join(', ')} (the digest is an image index)`])
+    if (r.image.signedBy) rows.push(['Signed', `Cosign key ${code(r.image.signedBy)}`])
   }
   if (r.verified?.length) rows.push(['Verified', r.verified.map(v => inline(v, 300)).join('; ')])
   if (r.previousImage) rows.push(['Previous image', code(r.previousImage)])

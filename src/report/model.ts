@@ -66,7 +66,16 @@ export interface DeployReport {
   url?: string
   mode: 'deploy' | 'diff' | 'cleanup'
   strategy: 'rolling' | 'canary' | 'blue-green'
-  image?: { ref: string; digest: string; tags: string[]; built: boolean }
+  image?: {
+    ref: string
+    digest: string
+    tags: string[]
+    built: boolean
+    /** attestations the build attached (the digest is then an image index), e.g. "provenance (mode=max)" */
+    attestations?: string[]
+    /** the Cosign key fingerprint this run signed the digest with */
+    signedBy?: string
+  }
   /** what the digest was verified with before apply (verify input): one line each */
   verified?: string[]
   previousImage?: string

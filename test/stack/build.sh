@@ -2,7 +2,7 @@
 # Builds the local stack's binaries from the Go modules under test/stack/go into a cache outside
 # the repository, one file per module keyed by a hash of that module's files, so a warm machine
 # rebuilds nothing and a changed pin rebuilds only its own binary.
-#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|helm|traefik|responder|cosign ...]   (default: all)
+#   test/stack/build.sh [kube|etcd|kwok|buildx|kustomize|helm|traefik|responder|cosign|buildkit ...]   (default: all)
 # Prints the path of each binary. Cold build on 2 cores: see README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +57,10 @@ build_one() {
     cosign) pkg=github.com/sigstore/cosign/v3/cmd/cosign
       # only the supply-chain tests need it: lowest CPU priority beside the shared builds
       ldflags="-X sigs.k8s.io/release-utils/version.gitVersion=v3.1.3" prio=nice ;;
-    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, helm, traefik, responder, cosign)" >&2; return 2 ;;
+    # The attestation-capable builder (buildx remote driver); runc comes from Debian.
+    buildkit) pkg=github.com/moby/buildkit/cmd/buildkitd
+      ldflags="-X github.com/moby/buildkit/version.Version=v0.32.2" prio=nice ;;
+    *) echo "build.sh: unknown component '$name' (kube, etcd, kwok, buildx, kustomize, helm, traefik, responder, cosign, buildkit)" >&2; return 2 ;;
   esac
   local start=$SECONDS dir=$here/go/$name
   if [ "$name" = traefik ]; then dir=$cache/src/traefik; prepare_traefik "$dir"; fi
@@ -68,7 +71,7 @@ build_one() {
   echo "$out"
 }
 
-[ $# -gt 0 ] || set -- etcd kwok buildx kustomize helm kube traefik responder cosign
+[ $# -gt 0 ] || set -- etcd kwok buildx kustomize helm kube traefik responder cosign buildkit
 # One build at a time per cache: a second caller waits and then finds the binaries built.
 exec 8>"$cache/.build.lock"
 flock -n 8 || { echo "build.sh: another build.sh is running; waiting for it (up to 1h)" >&2; flock -w 3600 8; } ||

@@ -28,7 +28,7 @@ POD_CIDR=${KUBE_SHIP_POD_CIDR:-127.64.0.0/16}
 SERVICE_CIDR=${KUBE_SHIP_SERVICE_CIDR:-127.96.0.0/16}
 
 # Start order; down.sh stops in reverse.
-COMPONENTS=(dockerd registry-open registry-auth etcd kube-apiserver kube-controller-manager kube-scheduler kwok responder traefik prometheus)
+COMPONENTS=(dockerd registry-open registry-auth buildkitd etcd kube-apiserver kube-controller-manager kube-scheduler kwok responder traefik prometheus)
 
 say() { echo "stack: $*" >&2; }
 

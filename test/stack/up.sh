@@ -33,6 +33,8 @@ need_tools() {
   command -v openssl >/dev/null || pkgs+=(openssl)
   # The canary metrics gate is tested against a real Prometheus scraping a local exporter.
   command -v prometheus >/dev/null || pkgs+=(prometheus)
+  # buildkitd's OCI worker runs RUN steps with runc.
+  command -v runc >/dev/null || pkgs+=(runc)
   if [ ${#pkgs[@]} -gt 0 ]; then
     say "installing ${pkgs[*]} with apt-get"
     mkdir -p "$LOGS"
@@ -51,7 +53,7 @@ build_binaries() {
   mkdir -p "$LOGS"
   local out
   # The first run compiles Kubernetes (many minutes); build.sh is a no-op when cached.
-  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm traefik responder cosign 2> >(tee -a "$LOGS/build.log" >&2)) ||
+  out=$("$here/build.sh" kube etcd kwok buildx kustomize helm traefik responder cosign buildkit 2> >(tee -a "$LOGS/build.log" >&2)) ||
     die "building the stack binaries failed (see $LOGS/build.log)" build
   KUBE_BIN=$(grep '/bin/kube-' <<<"$out")
   ETCD_BIN=$(grep '/bin/etcd-' <<<"$out")
@@ -65,6 +67,7 @@ build_binaries() {
   TRAEFIK_BIN=$(grep '/bin/traefik-' <<<"$out")
   RESPONDER_BIN=$(grep '/bin/responder-' <<<"$out")
   COSIGN_BIN=$(grep '/bin/cosign-' <<<"$out")
+  BUILDKITD_BIN=$(grep '/bin/buildkit-' <<<"$out")
 }
 
 # Before starting anything: every port a stopped component needs must be free, so a clash is
@@ -126,6 +129,36 @@ install_buildx() {
   [ "$(readlink "$dir/docker-buildx" 2>/dev/null)" = "$BUILDX_BIN" ] || ln -sfn "$BUILDX_BIN" "$dir/docker-buildx"
   DOCKER_HOST=unix://$DOCKER_SOCK timeout 30 docker buildx version >/dev/null 2>&1 ||
     die "docker buildx does not run ($dir/docker-buildx -> $BUILDX_BIN)"
+}
+
+# BuildKit's own daemon beside dockerd: dockerd 20.10's builder (the docker driver) cannot make
+# provenance or SBOM attestations, this one can. Registered as a buildx builder (remote driver)
+# in $STATE/buildx, which tests select with BUILDX_CONFIG and the builder name; the docker
+# driver stays the default. RUN steps use the host network (loopback only, like everything here).
+BUILDKIT_SOCK=$STATE/buildkit/buildkitd.sock
+BUILDX_CONFIG_DIR=$STATE/buildx
+BUILDKIT_BUILDER=kube-ship-buildkit
+
+start_buildkit() {
+  local d=$STATE/buildkit
+  mkdir -p "$d"
+  printf '%s\n' '[worker.oci]' '  enabled = true' '  snapshotter = "native"' '  networkMode = "host"' '  gc = true' \
+    '[worker.containerd]' '  enabled = false' \
+    "[registry.\"127.0.0.1:$REGISTRY_PORT\"]" '  http = true' '  insecure = true' \
+    "[registry.\"127.0.0.1:$AUTH_REGISTRY_PORT\"]" '  http = true' '  insecure = true' >"$d/buildkitd.toml.new"
+  mv "$d/buildkitd.toml.new" "$d/buildkitd.toml"
+  local cmd=("$BUILDKITD_BIN" --config "$d/buildkitd.toml" --root "$d/root" --addr "unix://$BUILDKIT_SOCK")
+  ensure buildkitd "$(spec_of "${cmd[@]}" "$(cat "$d/buildkitd.toml")")" "${cmd[@]}"
+  wait_for buildkitd 60 "buildkitd's socket $BUILDKIT_SOCK" test -S "$BUILDKIT_SOCK"
+  # The builder record only names the socket; re-created when missing or pointing elsewhere.
+  local bx=(env BUILDX_CONFIG="$BUILDX_CONFIG_DIR" DOCKER_HOST="unix://$DOCKER_SOCK" timeout 60 docker buildx)
+  if ! "${bx[@]}" inspect "$BUILDKIT_BUILDER" 2>/dev/null | grep -qF "unix://$BUILDKIT_SOCK"; then
+    "${bx[@]}" rm "$BUILDKIT_BUILDER" >/dev/null 2>&1 || true
+    "${bx[@]}" create --name "$BUILDKIT_BUILDER" --driver remote "unix://$BUILDKIT_SOCK" >>"$LOGS/buildkitd.log" 2>&1 ||
+      die "docker buildx create $BUILDKIT_BUILDER (remote driver) failed" buildkitd
+  fi
+  wait_for buildkitd 60 "buildx builder $BUILDKIT_BUILDER to answer" \
+    bash -c '"$@" inspect --bootstrap "$0" | grep -q "^Status: *running"' "$BUILDKIT_BUILDER" "${bx[@]}"
 }
 
 # ---------------------------------------------------------------- registries
@@ -461,6 +494,7 @@ write_env() {
   "kustomize": "$KUSTOMIZE_BIN",
   "helm": "$STATE/bin/helm",
   "cosign": "$COSIGN_BIN",
+  "buildkit": {"builder": "$BUILDKIT_BUILDER", "buildxConfig": "$BUILDX_CONFIG_DIR", "socket": "unix://$BUILDKIT_SOCK"},
   "podCidr": "$POD_CIDR",
   "serviceCidr": "$SERVICE_CIDR",
   "router": {
@@ -488,6 +522,8 @@ export KUBE_SHIP_HELM=$STATE/bin/helm
 export KUBE_SHIP_ROUTER_NGINX=http://127.0.0.1:$ROUTER_NGINX_PORT
 export KUBE_SHIP_ROUTER_GATEWAY=http://127.0.0.1:$ROUTER_GATEWAY_PORT
 export KUBE_SHIP_PROMETHEUS=http://127.0.0.1:$PROMETHEUS_PORT
+export KUBE_SHIP_BUILDKIT_BUILDER=$BUILDKIT_BUILDER
+export KUBE_SHIP_BUILDX_CONFIG=$BUILDX_CONFIG_DIR
 EOF
 }
 
@@ -518,6 +554,7 @@ main() {
   start_docker
   install_buildx
   start_registries
+  start_buildkit
   make_pki
   reset_on_service_cidr_change
   start_etcd
