@@ -12,6 +12,7 @@ import type { KubeObject } from '../../src/manifests/types.js'
 import { ID_LABEL, PART_OF, applySetId, parentRef } from '../../src/kube/applyset.js'
 import { type ActionRun, errorLines, runAction } from './action.js'
 import { configMap, deployment } from './deliver-fixtures.js'
+import { pushImage } from './helm-fixtures.js'
 import { kubectl, kubectlJson, kubectlResult, run, stack, suiteNamespaces } from './stack.js'
 
 const fresh = suiteNamespaces()
@@ -186,6 +187,28 @@ describe('prune through the ApplySet', () => {
     const refused = await ship(ns, cms.slice(0, 2), {}, stack().restrictedKubeconfig)
     expect(errorLines(refused.log)).toEqual([`::error::ConfigMap/${ns}/c: forbidden: ${sa} cannot delete configmaps in namespace ${ns} (grant 'delete' on 'configmaps' in the deployer Role)`])
     expect(await exists(ns, 'configmap/c')).toBe(true)
+  })
+})
+
+describe('prune with blue-green', () => {
+  it('prunes after the switch; the colour Deployments stay the strategy’s', async () => {
+    const ns = await fresh('prune-bg')
+    const repo = `e2e/prune-bg-${ns}`
+    const image = `${stack().registry}/${repo}`
+    const [d1, d2] = [await pushImage(repo, 'v1', `${ns}-1`), await pushImage(repo, 'v2', `${ns}-2`)]
+    const web = { ...deployment('web', 'v1'), spec: { ...(deployment('web', 'v1').spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${image}:v1` }] } } } }
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
+    const bg = (digest: string) => ({ image, digest, strategy: 'blue-green' })
+    ok(await ship(ns, [web, svc, configMap('extra', { a: '1' }), configMap('keep', { a: '1' })], bg(d1)))
+    const first = (await kubectlJson(['-n', ns, 'get', 'service', 'web'])).spec.selector['kube-ship.dev/color']
+    const second = await ship(ns, [web, svc, configMap('keep', { a: '1' })], bg(d2))
+    ok(second)
+    expect(await exists(ns, 'configmap/extra')).toBe(false)
+    // Switched, then pruned; the old colour (scaled to 0 for the next switch) is not a prune candidate.
+    expect(second.log.indexOf(`Prune: deleted ConfigMap/${ns}/extra`)).toBeGreaterThan(second.log.indexOf('now selects'))
+    expect(second.log.indexOf('now selects')).toBeGreaterThan(0)
+    expect(await exists(ns, `deployment/web-${first}`)).toBe(true)
+    expect(second.summary).not.toContain(`deleted: <code>Deployment/${ns}/web-${first}</code>`)
   })
 })
 
