@@ -73,6 +73,12 @@ describe('prune through the ApplySet', () => {
     // The prune comes after the rollout's verdict in the log.
     expect(rolloutEnd(second.log)).toBeGreaterThan(0)
     expect(second.log.indexOf(`Prune: deleted Deployment/${ns}/c`)).toBeGreaterThan(rolloutEnd(second.log))
+
+    // No Deployment left in the manifests: the kind is still listed by the parent, so A is found and goes.
+    const third = await ship(ns, [configMap('b', { x: '1' })])
+    ok(third)
+    expect(await exists(ns, 'deployment/a')).toBe(false)
+    expect((await parentOf(ns)).metadata.annotations['applyset.kubernetes.io/contains-group-kinds']).toBe('ConfigMap')
   })
 
   it('a renamed ConfigMap: the old one goes after the rollout passed; a failed rollout keeps it (rolled back, nothing pruned)', async () => {
