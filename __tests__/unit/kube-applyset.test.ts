@@ -11,6 +11,7 @@ import {
   type PruneAllowance,
   TOOLING,
   applySetId,
+  deleteWaves,
   groupKind,
   massLimit,
   parentObject,
@@ -220,6 +221,14 @@ describe('what prune deletes', () => {
     expect(names(p)).toEqual(['Secret/s'])
     expect(p.groupKinds).toEqual(['ConfigMap', 'Job.batch'])
     expect(p.namespaces).toEqual(['shop', 'other'])
+  })
+})
+
+describe('deletion waves', () => {
+  it('workloads, then what routes to them and the rest, then CRDs, then Namespaces', () => {
+    const objs = [cm('z'), obj('v1', 'Namespace', 'n', undefined), obj('apps/v1', 'Deployment', 'web'), obj('v1', 'Service', 'web'), obj('batch/v1', 'Job', 'j'), obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'g.example.com', undefined)]
+    expect(deleteWaves(objs).map(w => w.map(o => `${o.kind}/${o.metadata.name}`))).toEqual([['Deployment/web', 'Job/j'], ['Service/web', 'ConfigMap/z'], ['CustomResourceDefinition/g.example.com'], ['Namespace/n']])
+    expect(deleteWaves([])).toEqual([])
   })
 })
 

@@ -255,3 +255,14 @@ const rank = (o: KubeObject): number => {
 function deleteOrder(a: KubeObject, b: KubeObject): number {
   return rank(a) - rank(b) || resourceName(a).localeCompare(resourceName(b))
 }
+
+/** Pure: the deletions in waves (workloads, then what routes to them, then the rest, CRDs, Namespaces); each wave is gone before the next starts. */
+export function deleteWaves(objects: KubeObject[]): KubeObject[][] {
+  const tier = (o: KubeObject): number => {
+    const r = rank(o)
+    return r < ORDER.indexOf('HorizontalPodAutoscaler') ? 0 : r <= ORDER.length ? 1 : r - ORDER.length + 1
+  }
+  const waves = new Map<number, KubeObject[]>()
+  for (const o of [...objects].sort(deleteOrder)) waves.set(tier(o), [...(waves.get(tier(o)) ?? []), o])
+  return [...waves.keys()].sort((a, b) => a - b).map(t => waves.get(t)!)
+}

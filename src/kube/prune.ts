@@ -15,6 +15,7 @@ import {
   type PrunePlan,
   PART_OF,
   applySetId,
+  deleteWaves,
   groupKind,
   parentObject,
   parentRef,
@@ -90,13 +91,14 @@ export async function openApplySet(kc: KubeConfig, o: OpenOptions): Promise<Appl
         return plan
       }
       if (plan.refused) throw new DeployError(plan.refused, { input: 'prune-allow' })
-      await mapLimit(plan.delete, 8, async m => {
-        await deleteIfExists(k, refOf(m), signal, 'Foreground')
-        await waitGone(k, m, signal)
-        report.prune!.deleted.push(resourceName(m))
-        report.resources.push({ kind: m.kind, namespace: m.metadata.namespace, name: m.metadata.name, change: 'deleted' })
-        core.info(`Prune: deleted ${resourceName(m)}`)
-      })
+      for (const wave of deleteWaves(plan.delete))
+        await mapLimit(wave, 8, async m => {
+          await deleteIfExists(k, refOf(m), signal, 'Foreground')
+          await waitGone(k, m, signal)
+          report.prune!.deleted.push(resourceName(m))
+          report.resources.push({ kind: m.kind, namespace: m.metadata.namespace, name: m.metadata.name, change: 'deleted' })
+          core.info(`Prune: deleted ${resourceName(m)}`)
+        })
       report.prune.deleted.sort()
       await applyParent(k, parentObject(ref, plan.groupKinds, plan.namespaces), signal)
       if (!names.length) core.info('Prune: nothing to delete')
