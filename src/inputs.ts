@@ -4,6 +4,7 @@ import * as core from '@actions/core'
 import { DeployError } from './errors.js'
 import { type ImageRef, parseReference, isDigest, ReferenceError } from './image/reference.js'
 import { checkNamespace } from './kube/names.js'
+import { ALLOWANCES, type PruneAllowance } from './kube/applyset.js'
 import { redactUrl, registerSecret, urlSecrets } from './redact.js'
 import * as fs from 'node:fs'
 import { type AttestInput, parseAttestInput } from './image/attest.js'
@@ -80,6 +81,10 @@ export interface Settings {
   rollbackOnFailure: boolean
   health: HealthCheck[]
   lock: boolean
+  /** delete what the manifests no longer have, through the environment's ApplySet */
+  prune: boolean
+  /** protected kinds and the mass-deletion limit that prune may override */
+  pruneAllow: PruneAllowance[]
 
   strategy: Strategy
   canarySteps: CanaryStep[]
@@ -204,6 +209,8 @@ export function readSettings(get: InputReader = name => core.getInput(name)): Se
     rollbackOnFailure: bool(get, 'rollback-on-failure', true),
     health: lines('health-url').map(parseHealth),
     lock: bool(get, 'lock', true),
+    prune: bool(get, 'prune', false),
+    pruneAllow: list('prune-allow').map(parsePruneAllowance),
 
     strategy: choice(get, 'strategy', ['rolling', 'canary', 'blue-green'], 'rolling'),
     canarySteps: parseCanarySteps(get('canary-steps') || '10,25,50', canaryPauseMs),
@@ -284,6 +291,12 @@ function readTextFile(file: string, input: string): string {
   } catch {
     throw new DeployError(`'${file}' is neither PEM text nor a readable file`, { input })
   }
+}
+
+function parsePruneAllowance(value: string): PruneAllowance {
+  const found = ALLOWANCES.find(a => a.toLowerCase() === value.toLowerCase())
+  if (!found) throw new DeployError(`'${value}' is not one of ${ALLOWANCES.join(', ')}`, { input: 'prune-allow' })
+  return found
 }
 
 function optionalNamespace(name: string | undefined): string | undefined {

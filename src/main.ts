@@ -104,6 +104,9 @@ export async function run(): Promise<void> {
       if (handle.lost) signal = AbortSignal.any([...signals, handle.lost])
     }
 
+    // Prune's ApplySet: the parent records every group-kind before a member is applied; members are labelled.
+    const applySet = s.prune ? await (await import('./kube/prune.js')).openApplySet(kc, { environment: report.environment, namespace, documents, write: s.mode === 'deploy', allow: s.pruneAllow, signal }) : undefined
+
     stage = 'rollout'
     // Chart hooks: pre-* before the release is applied, post-* once it rolled out.
     const hooks = async (when: 'pre' | 'post'): Promise<void> => {
@@ -119,7 +122,7 @@ export async function run(): Promise<void> {
     const ctx = {
       kc,
       settings: s,
-      documents,
+      documents: applySet?.documents ?? documents,
       report,
       signal,
       cancelled: cancel.signal,
@@ -130,6 +133,8 @@ export async function run(): Promise<void> {
     else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
     facts.delivered = s.mode === 'deploy'
     await hooks('post')
+    // Only after the rollout and health gates passed (a failed or rolled-back run threw above).
+    if (applySet) await core.group('Prune', () => applySet.prune(report, signal))
 
     stage = 'write-back'
     if (s.mode === 'deploy' && s.writeBack !== 'none' && image) {

@@ -22,6 +22,8 @@ describe('readSettings', () => {
   })
   it.each([
     [{ mode: 'apply' }, "input 'mode': 'apply' is not one of deploy, diff, cleanup"],
+    [{ 'prune-allow': 'PersistentVolumeClaim, everything' }, "input 'prune-allow': 'everything' is not one of Namespace, CustomResourceDefinition, PersistentVolumeClaim, mass-deletion"],
+    [{ prune: 'sometimes' }, "input 'prune': 'sometimes' is not a boolean; use true or false"],
     [{ push: 'maybe' }, "input 'push': 'maybe' is not a boolean; use true or false"],
     [{ timeout: '10 minutes' }, "input 'timeout': '10 minutes' is not a duration; use e.g. 90s, 5m, 1m30s"],
     [{ image: 'Bad Name' }, "input 'image': 'Bad Name' is not an image reference"],
@@ -71,6 +73,8 @@ describe('inputs accepted', () => {
     [{ image: 'r.io/app', push: 'false' }, { push: false }],
     [{ image: 'r.io/app', push: 'false', kustomize: 'k8s', digest: 'sha256:' + 'a'.repeat(64) }, { push: false }],
     [{ 'comment-logs': 'true' }, { commentLogs: true }],
+    [{}, { prune: false, pruneAllow: [] }],
+    [{ prune: 'true', 'prune-allow': 'persistentvolumeclaim,mass-deletion' }, { prune: true, pruneAllow: ['PersistentVolumeClaim', 'mass-deletion'] }],
     [{}, { commentLogs: false, buildSecrets: [] }],
     [{ secrets: 'token=abc=def\nq="quoted value"', 'secret-files': 'npmrc=/home/u/.npmrc' }, { buildSecrets: [{ id: 'token', value: 'abc=def' }, { id: 'q', value: 'quoted value' }, { id: 'npmrc', file: '/home/u/.npmrc' }] }]
   ])('%j', (values, expected) => {

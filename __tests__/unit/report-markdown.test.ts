@@ -174,3 +174,25 @@ describe('formatDuration', () => {
     expect(formatDuration(ms)).toBe(text)
   })
 })
+
+describe('prune section', () => {
+  const base = (over: Partial<DeployReport>): DeployReport => newReport({ environment: 'prod', mode: 'deploy', strategy: 'rolling', status: 'succeeded', ...over })
+  const prune = (over: Partial<NonNullable<DeployReport['prune']>> = {}) => ({ deleted: [], planned: [], kept: [], ...over })
+  it.each<[string, Partial<DeployReport>, string[], string[]]>([
+    ['deploy: what went', { prune: prune({ planned: ['ConfigMap/shop/old'], deleted: ['ConfigMap/shop/old'] }) }, ['Prune: 1 deleted', '- deleted: <code>ConfigMap/shop/old</code>'], ['will delete']],
+    ['diff: what would go', { mode: 'diff', status: 'diff', prune: prune({ planned: ['ConfigMap/shop/old'] }) }, ['Prune: 1 will delete', '- will delete: <code>ConfigMap/shop/old</code>'], ['- deleted:']],
+    [
+      'refused: the line and what stayed',
+      { status: 'failed', prune: prune({ planned: ['ConfigMap/shop/a', 'ConfigMap/shop/b'], refused: 'prune refused: it would delete 2 of the 3 objects' }) },
+      ['<details open><summary>Prune: 2 refused</summary>', '- ⛔ prune refused: it would delete 2 of the 3 objects', '- not deleted: <code>ConfigMap/shop/a</code>'],
+      ['- deleted:']
+    ],
+    ['kept with the reason', { prune: prune({ kept: [{ resource: 'PersistentVolumeClaim/shop/data', reason: 'a PersistentVolumeClaim holds data' }] }) }, ['Prune: 0 deleted, 1 kept', '- kept: <code>PersistentVolumeClaim/shop/data</code> (a PersistentVolumeClaim holds data)'], []],
+    ['nothing to say: no section', { prune: prune() }, []
+      , ['Prune']]
+  ])('%s', (_n, over, present, absent) => {
+    const md = renderReport(base(over), { limit: COMMENT_LIMIT })
+    for (const p of present) expect(md).toContain(p)
+    for (const a of absent) expect(md).not.toContain(a)
+  })
+})

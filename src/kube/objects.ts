@@ -20,10 +20,13 @@ export async function mergePatch(k: Kube, ref: ObjectRef, body: unknown, signal:
   }
 }
 
-/** Deletes with background propagation (pods go with their Deployment); absent is fine. */
-export async function deleteIfExists(k: Kube, ref: ObjectRef, signal: AbortSignal): Promise<void> {
+/**
+ * Deletes (background propagation by default: pods go after their Deployment; Foreground keeps
+ * the object until its dependents are gone); absent is fine.
+ */
+export async function deleteIfExists(k: Kube, ref: ObjectRef, signal: AbortSignal, propagationPolicy: 'Background' | 'Foreground' = 'Background'): Promise<void> {
   try {
-    await k.request('DELETE', await k.path(ref), { query: { propagationPolicy: 'Background' }, signal })
+    await k.request('DELETE', await k.path(ref), { query: { propagationPolicy }, signal })
   } catch (err) {
     if (!(err instanceof ApiError && err.code === 404)) throw await placed(k, err, 'delete', ref)
   }

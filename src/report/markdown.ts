@@ -272,6 +272,25 @@ function detailSections(r: DeployReport, logs: boolean): Section[] {
     })
   }
 
+  if (r.prune && (r.prune.planned.length || r.prune.kept.length || r.prune.refused)) {
+    const p = r.prune
+    const verb = r.mode === 'diff' ? 'will delete' : 'deleted'
+    // Deploy: what went; diff, or a refused prune: what would have gone.
+    const gone = r.mode === 'diff' || p.refused ? p.planned : p.deleted
+    const lines = [
+      ...(p.refused ? [`- ⛔ ${inline(p.refused, 500)}`] : []),
+      ...gone.map(x => `- ${p.refused && r.mode !== 'diff' ? 'not deleted' : verb}: ${code(x)}`),
+      ...p.kept.map(k => `- kept: ${code(k.resource)} (${inline(k.reason, 300)})`)
+    ]
+    sections.push({
+      title: 'Prune',
+      summary: `Prune: ${gone.length} ${p.refused && r.mode !== 'diff' ? 'refused' : verb}${p.kept.length ? `, ${p.kept.length} kept` : ''}`,
+      importance: r.mode === 'diff' ? 2 : 5,
+      open: r.mode === 'diff' || !!p.refused,
+      blocks: [{ text: lines.join('\n') }]
+    })
+  }
+
   if (r.resources.length) {
     const counts = new Map<string, number>()
     for (const x of r.resources) counts.set(x.change ?? 'applied', (counts.get(x.change ?? 'applied') ?? 0) + 1)

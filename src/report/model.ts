@@ -89,6 +89,8 @@ export interface DeployReport {
   /** blue-green: the Service switched, from which colour to which, and whether it went back */
   blueGreen?: { service: string; from?: string; to: string; switched: boolean; switchedBack?: boolean }
   diff?: string
+  /** prune (the prune input): what went (or, in mode diff, would go), what stayed and why */
+  prune?: { deleted: string[]; planned: string[]; kept: { resource: string; reason: string }[]; refused?: string }
   /** the Helm chart rendered (chart input), and the hooks it ran */
   chart?: { name: string; version: string; release: string; source: string; values: string[]; hooks: { resource: string; event: string; ok: boolean; deleted: boolean }[] }
   warnings: string[]
