@@ -125,7 +125,9 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
   const stableRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }
   const environment = environmentLabel(settings.environment)
 
-  for (const left of await removeLeftovers(k, namespace, name, environment, settings.trafficRouter, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+  // Secret copies exist only for releases with Secrets; others may not read Secrets at all (the documented Role).
+  const secrets = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret')
+  for (const left of await removeLeftovers(k, namespace, name, { environment, router: settings.trafficRouter, secrets }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
     core.info(`Removed ${left}, left by an earlier run that did not finish`)
 
   const live = await getIn(k, stableRef, signal)
@@ -344,7 +346,13 @@ async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, re
  * A run killed mid-canary leaves its objects (found by the canary-of label) and maybe an edited
  * HTTPRoute (found by its annotation). Traffic goes back first, then the objects are deleted.
  */
-export async function removeLeftovers(k: Kube, namespace: string, deployment: string, environment: string, router: TrafficRouterName, signal: AbortSignal): Promise<string[]> {
+export async function removeLeftovers(
+  k: Kube,
+  namespace: string,
+  deployment: string,
+  { environment, router, secrets }: { environment: string; router: TrafficRouterName; secrets: boolean },
+  signal: AbortSignal
+): Promise<string[]> {
   const removed: string[] = []
   const labelSelector = `${CANARY_OF}=${deployment}`
   // Another environment's canary of the same Deployment name is live, not left over.
@@ -367,7 +375,7 @@ export async function removeLeftovers(k: Kube, namespace: string, deployment: st
     ['v1', 'Service'],
     ['apps/v1', 'Deployment'],
     ['v1', 'ConfigMap'],
-    ['v1', 'Secret']
+    ...(secrets ? [['v1', 'Secret']] : [])
   ])
     for (const o of await list(apiVersion, kind)) {
       await remove(k, o, signal)
