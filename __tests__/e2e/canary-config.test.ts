@@ -213,7 +213,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('canary with traffic-
       await duringCanary(ns, before, 'cfg-a')
       const r = await run
       expect(r.code).toBe(1)
-      expect(errorLines(r.log).join('\n')).toMatch(/canary aborted at 50%: health gate/)
+      expect(errorLines(r.log).join('\n')).toMatch(/canary aborted at 50%25: health gate/)
     } finally {
       failCanary = false
     }

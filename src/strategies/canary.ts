@@ -211,7 +211,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
       report,
       new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, {
         resource: stableName,
-        hint: leftover ? 'the stable Deployment was not changed' : 'traffic is back on the stable Deployment, which was not changed'
+        hint: leftover ? 'no object of the release was changed' : 'traffic is back on the stable version; no object of the release was changed'
       })
     )
   }
