@@ -122,7 +122,7 @@ describe('splitRelease', () => {
   })
 
   it('copies carry the content, the source labels plus the owner labels, and no server or last-applied metadata', () => {
-    const live = { ...cm('files', { labels: { team: 'shop' } }), metadata: { name: 'files', labels: { team: 'shop' }, resourceVersion: '9', uid: 'u', managedFields: [] } }
+    const live = { ...cm('files'), metadata: { name: 'files', labels: { team: 'shop', 'applyset.kubernetes.io/part-of': 'applyset-x' }, resourceVersion: '9', uid: 'u', managedFields: [] } }
     const s = splitRelease({ rest: [doc(live)], workload: workload(), namespace: 'shop', changes: new Map(), suffix: '-blue', labels })
     expect(s.copies[0].object).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'files-blue', namespace: 'shop', labels: { team: 'shop', ...labels } }, data: { k: 'files' } })
     const first = split([[cm('files'), 'configured']]).copies[0].object

@@ -9,6 +9,7 @@ import { DeployError } from '../errors.js'
 import type { Change } from '../report/model.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
+import { PART_OF } from '../kube/applyset.js'
 
 /** group/kind/namespace/name: one object of a release, whatever its apiVersion's version. */
 export function objectKey(o: Pick<KubeObject, 'apiVersion' | 'kind'> & { metadata: { name: string; namespace?: string } }, namespace: string): string {
@@ -135,7 +136,9 @@ export function splitRelease(input: SplitInput): Split {
   for (const m of input.rest.filter(m => referenced(m) && changed(m))) {
     const name = copyName(m.object.metadata.name, input.suffix, resourceName({ ...m.object, metadata: { ...m.object.metadata, namespace } }))
     renames.set(`${m.object.kind}/${m.object.metadata.name}`, name)
-    const metadata: Record<string, unknown> = { ...m.object.metadata, name, namespace, labels: { ...m.object.metadata.labels, ...input.labels } }
+    // Not a member of the release's ApplySet: prune must not take a copy the new pods still use.
+    const { [PART_OF]: _member, ...own } = m.object.metadata.labels ?? {}
+    const metadata: Record<string, unknown> = { ...m.object.metadata, name, namespace, labels: { ...own, ...input.labels } }
     for (const f of SERVER_FIELDS) delete metadata[f]
     const annotations = { ...m.object.metadata.annotations }
     delete annotations['kubectl.kubernetes.io/last-applied-configuration']
