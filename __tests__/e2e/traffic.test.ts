@@ -199,6 +199,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
       const io = stageIO(ctx)
       await runBlueGreenWith(ctx, {
         apply: io.apply,
+        preview: io.preview,
         async waitReady(objects, signal) {
           const results = await io.waitReady(objects, signal)
           // The new colour is Ready and unverified: the router must not send it anything yet.

@@ -1,6 +1,7 @@
 import { errorLine } from './error-line.js'
 import { describe, expect, it } from '@jest/globals'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
+import type { Change } from '../../src/report/model.js'
 import { planBlueGreen, type BlueGreenInput } from '../../src/strategies/blue-green-plan.js'
 
 const IMAGE = `127.0.0.1:5310/shop/web@sha256:${'b'.repeat(64)}`
@@ -19,11 +20,18 @@ const pod = (hash: string, deleting = false): KubeObject => ({
   kind: 'Pod',
   metadata: { name: `web-${hash}-x`, labels: { app: 'web', 'pod-template-hash': hash }, ...(deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}) }
 })
-const input = (liveServices: KubeObject[], liveDeployments: string[], docs: Manifest[] = [doc(deployment), doc(service({ app: 'web' }))], pods?: KubeObject[]): BlueGreenInput => ({
+const input = (
+  liveServices: KubeObject[],
+  liveDeployments: string[],
+  docs: Manifest[] = [doc(deployment), doc(service({ app: 'web' }))],
+  pods?: KubeObject[],
+  changes = new Map<string, Change>()
+): BlueGreenInput => ({
   documents: docs,
   image: IMAGE,
   namespace: 'shop',
-  live: { services: liveServices, deployments: liveDeployments.map(live), pods }
+  live: { services: liveServices, deployments: liveDeployments.map(live), pods },
+  changes
 })
 
 describe('planBlueGreen colours', () => {
@@ -55,13 +63,45 @@ describe('planBlueGreen colours', () => {
     expect(d.spec.replicas).toBe(3)
   })
 
-  it.each<[string, KubeObject[], string[], KubeObject[] | undefined, Record<string, string>]>([
-    ['no live Service: selects no pods until the switch', [], [], undefined, { app: 'web', 'kube-ship.dev/color': 'green' }],
-    ['uncoloured live Service: pinned to the serving ReplicaSet', [service({ app: 'web' })], ['web'], [pod('abc')], { app: 'web', 'pod-template-hash': 'abc' }],
-    ['blue live: the applied Service keeps selecting blue', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], [], undefined, { app: 'web', 'kube-ship.dev/color': 'blue' }]
-  ])('%s', (_name, services, deployments, pods, selector) => {
-    const plan = planBlueGreen(input(services, deployments, undefined, pods))
-    expect(plan.rest.map(d => (d.object.spec as any).selector)).toEqual([selector])
+  const selectors = (ms: Manifest[]) => ms.map(d => (d.object.spec as any).selector)
+  it.each<[string, KubeObject[], string[], KubeObject[] | undefined, Change, Record<string, string>[], Record<string, string>[], Record<string, string | null>]>([
+    // Needed to switch at all, and new: created before the new colour, selecting no pods until the switch.
+    ['no live Service: created early, selecting no pods', [], [], undefined, 'created', [{ app: 'web', 'kube-ship.dev/color': 'green' }], [], {}],
+    [
+      'uncoloured live Service: pinned to the serving ReplicaSet, the document applied after the switch',
+      [service({ app: 'web' })],
+      ['web'],
+      [pod('abc')],
+      'configured',
+      [],
+      [{ app: 'web', 'kube-ship.dev/color': 'blue' }],
+      { 'pod-template-hash': null }
+    ],
+    ['blue live: the document is applied after the switch, selecting green', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], [], undefined, 'configured', [], [{ app: 'web', 'kube-ship.dev/color': 'green' }], { 'kube-ship.dev/color': 'blue' }],
+    ['blue live, the Service unchanged: nothing to apply', [service({ app: 'web', 'kube-ship.dev/color': 'blue' })], [], undefined, 'unchanged', [], [], { 'kube-ship.dev/color': 'blue' }]
+  ])('%s', (_name, services, deployments, pods, change, early, later, unpin) => {
+    const plan = planBlueGreen(input(services, deployments, undefined, pods, new Map([['/Service/shop/web', change]])))
+    expect(selectors(plan.early)).toEqual(early)
+    expect(selectors(plan.later)).toEqual(later)
+    if (services.length) expect(plan.unpinPatch).toEqual({ spec: { selector: unpin } })
+    // Only a selector that lacks the pin is patched (a no-op patch still writes managedFields).
+    expect(plan.pinNeeded).toBe('pod-template-hash' in unpin)
+  })
+
+  it('the new colour names copies of the changed ConfigMaps it uses, labelled with its colour; the originals wait', () => {
+    const withConfig: KubeObject = {
+      ...deployment,
+      spec: { ...(deployment.spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: IMAGE, envFrom: [{ configMapRef: { name: 'env' } }] }] } } }
+    }
+    const cm: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'env' }, data: { a: '2' } }
+    const plan = planBlueGreen(
+      input([service({ app: 'web', 'kube-ship.dev/color': 'blue' })], ['web-blue'], [doc(withConfig), doc(service({ app: 'web' })), doc(cm)], undefined, new Map([['/ConfigMap/shop/env', 'configured'], ['/Service/shop/web', 'unchanged']]))
+    )
+    expect((plan.deployment.object.spec as any).template.spec.containers[0].envFrom).toEqual([{ configMapRef: { name: 'env-green' } }])
+    expect(plan.copies.map(c => [c.object.metadata.name, c.object.metadata.labels])).toEqual([
+      ['env-green', { 'app.kubernetes.io/managed-by': 'kube-ship', 'kube-ship.dev/color-of': 'web', 'kube-ship.dev/color': 'green' }]
+    ])
+    expect(plan.later.map(m => m.object.metadata.name)).toEqual(['env'])
   })
 })
 

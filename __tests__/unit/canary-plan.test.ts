@@ -65,6 +65,8 @@ function input(over: Partial<CanaryPlanInput> = {}, live: Partial<LiveState> = {
       ...settings
     },
     budgetMs: 600_000,
+    changes: new Map(),
+    environment: 'production',
     ...over
   }
 }
@@ -73,9 +75,10 @@ function input(over: Partial<CanaryPlanInput> = {}, live: Partial<LiveState> = {
 describe('planCanary (nginx)', () => {
   const plan = planCanary(input())
 
-  it('keeps the stable Deployment for promotion and applies the rest first', () => {
+  it('keeps the stable Deployment and the rest of the release for promotion', () => {
     expect(plan.stable.object.metadata.name).toBe('web')
-    expect(plan.rest.map(d => d.object.kind)).toEqual(['Service'])
+    expect(plan.later.map(d => d.object.kind)).toEqual(['Service'])
+    expect(plan.copies).toEqual([])
     expect(plan.namespace).toBe('shop')
     expect(plan.stableService).toBe('web')
   })
@@ -108,7 +111,7 @@ describe('planCanary (nginx)', () => {
       metadata: {
         name: 'web-canary',
         namespace: 'shop',
-        labels: { 'app.kubernetes.io/managed-by': 'kube-ship', 'kube-ship.dev/canary-of': 'web' },
+        labels: { 'app.kubernetes.io/managed-by': 'kube-ship', 'kube-ship.dev/canary-of': 'web', 'kube-ship.dev/environment': 'production' },
         annotations: {
           'nginx.ingress.kubernetes.io/canary': 'true',
           'nginx.ingress.kubernetes.io/canary-weight': '0',
@@ -164,7 +167,7 @@ describe('planCanary (nginx)', () => {
 
   it('ignores our own leftover canary Ingress when checking for a second canary', () => {
     const canary = ingress('web-canary', { 'nginx.ingress.kubernetes.io/canary': 'true' })
-    const leftover = { ...canary, metadata: { ...canary.metadata, labels: { 'kube-ship.dev/canary-of': 'web' } } }
+    const leftover = { ...canary, metadata: { ...canary.metadata, labels: { 'kube-ship.dev/canary-of': 'web', 'kube-ship.dev/environment': 'production' } } }
     expect(planCanary(input({}, { ingresses: [ingress(), leftover] })).canary.ingress).toBeDefined()
   })
 })
@@ -269,5 +272,48 @@ describe('canaryPodProblem', () => {
     ['not ready', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] }, 'pod p is not Ready (Running)']
   ])('%s', (_name, status, expected) => {
     expect(canaryPodProblem([pod(status)])).toBe(expected)
+  })
+})
+
+describe('planCanary: nothing of the release changes before promotion', () => {
+  const withConfig = deployment({
+    template: {
+      metadata: { labels: { app: 'web' } },
+      spec: { containers: [{ name: 'web', image: IMAGE, envFrom: [{ configMapRef: { name: 'web-env' } }] }], volumes: [{ name: 'c', configMap: { name: 'static' } }] }
+    }
+  })
+  const cm = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { a: '1' } })
+  const documents = [doc(withConfig), doc(service(), 20), doc(cm('web-env'), 30), doc(cm('static'), 40)]
+  const changes = new Map<string, 'configured' | 'unchanged'>([
+    ['apps/Deployment/shop/web', 'configured'],
+    ['/Service/shop/web', 'unchanged'],
+    ['/ConfigMap/shop/web-env', 'configured'],
+    ['/ConfigMap/shop/static', 'unchanged']
+  ])
+  const plan = planCanary(input({ documents, changes, environment: 'staging' }))
+
+  it('the canary names a copy of the changed ConfigMap and the unchanged one as it is', () => {
+    const spec = (plan.canary.deployment.spec as { template: { spec: { containers: { envFrom: unknown[] }[]; volumes: unknown[] } } }).template.spec
+    expect(spec.containers[0].envFrom).toEqual([{ configMapRef: { name: 'web-env-canary' } }])
+    expect(spec.volumes).toEqual([{ name: 'c', configMap: { name: 'static' } }])
+    expect(plan.copies.map(c => [c.object.metadata.name, c.object.metadata.labels])).toEqual([
+      ['web-env-canary', { 'kube-ship.dev/canary-of': 'web', 'kube-ship.dev/environment': 'staging' }]
+    ])
+  })
+
+  it('the stable Deployment keeps the real names; the changed ConfigMap waits for promotion', () => {
+    expect(JSON.stringify(plan.stable.object)).not.toContain('-canary')
+    expect(plan.later.map(m => m.object.metadata.name)).toEqual(['web-env'])
+  })
+
+  it('every canary object names the environment', () => {
+    for (const o of [plan.canary.deployment, plan.canary.service, plan.canary.ingress!]) expect(o.metadata.labels?.['kube-ship.dev/environment']).toBe('staging')
+  })
+
+  it("refuses to overwrite another environment's live canary, naming it", () => {
+    const theirs = { ...plan.canary.deployment, metadata: { ...plan.canary.deployment.metadata, labels: { 'kube-ship.dev/canary-of': 'web', 'kube-ship.dev/environment': 'production' } } }
+    expect(failure(() => planCanary(input({ documents, changes, environment: 'staging' }, { canaryDeployment: theirs })))).toMatch(
+      /Deployment\/shop\/web-canary is the canary of web for environment production; two environments cannot canary one Deployment at once/
+    )
   })
 })

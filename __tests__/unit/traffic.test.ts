@@ -49,6 +49,6 @@ describe('HTTPRoute original rules', () => {
   })
 
   it('restores the rules and drops the annotation in one merge patch', () => {
-    expect(restorePatch(rules)).toEqual({ metadata: { annotations: { [ORIGINAL_RULES]: null, 'kube-ship.dev/canary-of': null } }, spec: { rules } })
+    expect(restorePatch(rules)).toEqual({ metadata: { annotations: { [ORIGINAL_RULES]: null, 'kube-ship.dev/canary-of': null, 'kube-ship.dev/environment': null } }, spec: { rules } })
   })
 })

@@ -1,10 +1,17 @@
 // Blue-green as data: the new colour Deployment beside the live one, the Service whose selector
 // picks the colour, and the patches that switch and switch back. Pure; blue-green.ts runs it.
+// Nothing of the release changes before the switch is verified: the new colour runs on copies
+// of the changed ConfigMaps/Secrets it names (<name>-<colour>, kept with the colour), the rest
+// of the changes are applied once the switch is verified.
 import { DeployError } from '../errors.js'
 import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
+import type { Change } from '../report/model.js'
 import { MANAGED_BY, findTarget, labelsOf, selectorOf } from './canary-plan.js'
+import { objectKey, splitRelease } from './release-split.js'
 
 export const COLOR = 'kube-ship.dev/color'
+/** Names the Deployment whose colour a ConfigMap/Secret copy belongs to (with COLOR). */
+export const COLOR_OF = 'kube-ship.dev/color-of'
 /** The label a Deployment's ReplicaSet puts on its pods; pins a Service to one ReplicaSet. */
 export const POD_TEMPLATE_HASH = 'pod-template-hash'
 export type Color = 'blue' | 'green'
@@ -21,6 +28,8 @@ export interface BlueGreenInput {
     /** pods of the live plain Deployment <name>, if any (before the first switch) */
     pods?: KubeObject[]
   }
+  /** objectKey → what applying each document would do (the server-side dry run's answer) */
+  changes: Map<string, Change>
 }
 
 export interface BlueGreenPlan {
@@ -35,8 +44,18 @@ export interface BlueGreenPlan {
   deployment: Manifest
   /** the Deployment serving now (scaled to 0 once the new colour is verified) */
   oldDeployment?: string
-  /** the other documents; the Service keeps selecting the live colour until the switch */
-  rest: Manifest[]
+  /** the other changed documents: applied once the switch is verified (the Service with the switched selector) */
+  later: Manifest[]
+  /** objects the new colour needs that do not exist yet (a new Service, pinned; a new ServiceAccount): deleted on abort */
+  early: Manifest[]
+  /** copies of the changed ConfigMaps/Secrets the new template names; the new colour names them */
+  copies: Manifest[]
+  /** the labels of the new colour's copies (stale ones are found by them) */
+  copyLabels: Record<string, string>
+  /** the live Service exists and its selector lacks the pin (an unneeded patch would still write managedFields) */
+  pinNeeded: boolean
+  /** puts the live Service's selector back as it was before the pin (abort before the switch) */
+  unpinPatch: { spec: { selector: Record<string, string | null> } }
   /** keeps the live Service on what serves now, away from the new colour's pods (before the apply) */
   pinPatch: { spec: { selector: Record<string, string | null> } }
   switchPatch: { spec: { selector: Record<string, string | null> } }
@@ -73,7 +92,9 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
   const oldDeployment = liveColor ? `${name}-${liveColor}` : deployed.has(name) ? name : undefined
 
   const colored = (labels: Record<string, string> | undefined): Record<string, string> => ({ ...labels, [COLOR]: newColor })
-  const spec = structuredClone((target.object.spec ?? {}) as WorkloadSpec)
+  const copyLabels = { ...MANAGED_BY, [COLOR_OF]: name, [COLOR]: newColor }
+  const split = splitRelease({ rest: input.documents.filter(d => d !== target), workload: target.object, namespace, changes: input.changes, suffix: `-${newColor}`, labels: copyLabels })
+  const spec = structuredClone((split.workload.spec ?? {}) as WorkloadSpec)
   spec.selector = { ...spec.selector, matchLabels: colored(spec.selector?.matchLabels) }
   spec.template = { ...spec.template, metadata: { ...spec.template?.metadata, labels: colored(spec.template?.metadata?.labels) } }
   const deployment: KubeObject = {
@@ -95,13 +116,15 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
       ? { [POD_TEMPLATE_HASH]: hashes[0]! }
       : { [COLOR]: newColor === 'blue' ? 'green' : 'blue' }
   const unpin: Record<string, null> = POD_TEMPLATE_HASH in pin ? { [POD_TEMPLATE_HASH]: null } : {}
-  const rest = input.documents
-    .filter(d => d !== target)
-    .map(d =>
-      d.object.kind === 'Service' && d.object.metadata.name === serviceName
-        ? { ...d, object: { ...d.object, spec: { ...(d.object.spec as object), selector: { ...selectorOf(d.object), ...pin } } } }
-        : d
-    )
+  const isService = (d: Manifest) => d.object.apiVersion === 'v1' && d.object.kind === 'Service' && d.object.metadata.name === serviceName && inNs(d.object)
+  const withSelector = (d: Manifest, extra: Record<string, string>): Manifest => ({ ...d, object: { ...d.object, spec: { ...(d.object.spec as object), selector: { ...selectorOf(d.object), ...extra } } } })
+  // A Service the run creates is needed to switch at all: created early, pinned (nothing old uses it).
+  const newService = input.documents.filter(d => isService(d) && !live && input.changes.get(objectKey(d.object, namespace)) === 'created')
+  const early = [...newService.map(d => withSelector(d, pin)), ...split.early]
+  // Applied after the switch: the Service document selects the new colour then.
+  const later = split.later.filter(d => !newService.includes(d)).map(d => (isService(d) ? withSelector(d, { [COLOR]: newColor }) : d))
+  const before = live ? selectorOf(live) : {}
+  const unpinPatch = { spec: { selector: Object.fromEntries(Object.keys(pin).map(k => [k, before[k] ?? null])) } }
 
   return {
     namespace,
@@ -111,7 +134,12 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
     newColor,
     deployment: { object: deployment, origin: target.origin },
     oldDeployment,
-    rest,
+    later,
+    early,
+    copies: split.copies,
+    copyLabels,
+    unpinPatch,
+    pinNeeded: !!live && Object.entries(pin).some(([k, v]) => before[k] !== v),
     pinPatch: { spec: { selector: pin } },
     switchPatch: { spec: { selector: { [COLOR]: newColor, ...unpin } } },
     // Back to exactly what served before the switch (the pin), never to the uncoloured selector.

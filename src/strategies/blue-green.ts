@@ -1,19 +1,22 @@
 // Blue-green: the new colour runs beside the live one; the Service selector moves to it in one
 // patch once it is Ready and its pods are healthy; health URLs verify the switch; a failure
 // moves the selector back. The old colour stays up until verification passes, then scales to 0
-// (kept, so the next run's switch-back target is one scale away).
+// (kept, so the next run's switch-back target is one scale away). Nothing else of the release
+// changes before the switch is verified: the new colour runs on copies of the changed
+// ConfigMaps/Secrets it names, and the other changes are applied after verification.
 import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
-import { kube, labelSelector, type Kube, type ObjectRef } from '../kube/client.js'
-import type { KubeObject } from '../manifests/types.js'
+import { kube, labelSelector, refOf, type Kube, type ObjectRef } from '../kube/client.js'
+import type { KubeObject, Manifest } from '../manifests/types.js'
+import { resourceName } from '../manifests/types.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
 import type { DeployReport } from '../report/model.js'
 import { deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
 import { planBlueGreen, POD_TEMPLATE_HASH } from './blue-green-plan.js'
-import { canaryPodProblem } from './canary-plan.js'
+import { canaryPodProblem, findTarget } from './canary-plan.js'
 import { pinnedImage, stageIO, type CanaryIO, type StageContext } from './canary.js'
 
-export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'waitReady' | 'probe'>
+export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'preview' | 'waitReady' | 'probe'>
 
 /** The stage entry main.ts calls for strategy blue-green. */
 export function runBlueGreen(ctx: StageContext): Promise<void> {
@@ -25,9 +28,10 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   const k = kube(ctx.kc)
   const image = pinnedImage(ctx)
   const namespace = settings.namespace || k.contextNamespace
-  const nsOf = ctx.documents.find(d => d.object.kind === 'Deployment')?.object.metadata.namespace ?? namespace
+  // The Deployment that runs the image is the one with colours; other Deployments are release documents.
+  const { target, namespace: nsOf } = findTarget(ctx.documents, image, namespace)
   const services = await listIn(k, { apiVersion: 'v1', kind: 'Service', namespace: nsOf }, signal)
-  const names = ctx.documents.filter(d => d.object.kind === 'Deployment').map(d => d.object.metadata.name)
+  const names = [target.object.metadata.name]
   const deployments: KubeObject[] = []
   for (const n of names.flatMap(n => [n, `${n}-blue`, `${n}-green`])) {
     const d = await getIn(k, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: nsOf, name: n }, signal)
@@ -36,7 +40,9 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   // Before the first switch the plain Deployment's pods say which ReplicaSet serves (the pin).
   const plain = deployments.find(d => names.includes(d.metadata.name))
   const pods = plain ? await ownPods(k, plain, signal) : undefined
-  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments, pods } })
+  // Refused documents surface in the dry run, before anything changes.
+  const changes = await io.preview(ctx.documents, signal)
+  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments, pods }, changes })
   const ns = plan.namespace
   const service = { apiVersion: 'v1', kind: 'Service', namespace: ns, name: plan.serviceName }
   const fresh = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.deployment.object.metadata.name }
@@ -46,11 +52,15 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
   report.previousImage ??= old && appImage(imagesOf(old), image)
   core.info(`Blue-green: ${plan.liveColor ?? plan.oldDeployment ?? 'nothing'} serves; deploying ${fresh.name}`)
 
-  // Pin first: from here on the new colour's pods may appear, and they match the bare selector.
-  if (services.some(s => s.metadata.name === plan.serviceName)) await patch(k, service, plan.pinPatch, signal)
-  report.resources.push(...(await io.apply(plan.rest, signal)))
-  report.resources.push(...(await io.apply([plan.deployment], signal)))
+  const inNs = (m: Manifest): KubeObject => ({ ...m.object, metadata: { ...m.object.metadata, namespace: m.object.metadata.namespace ?? ns } })
+  if (plan.copies.length) core.info(`${plan.newColor} runs on copies ${plan.copies.map(c => `${c.object.kind}/${c.object.metadata.name}`).join(', ')}; the originals change once the switch is verified`)
+  if (plan.later.length) core.info(`Applied once the switch is verified: ${plan.later.map(m => resourceName(m.object)).join(', ')}`)
+  const pinned = plan.pinNeeded
   try {
+    // Pin first: from here on the new colour's pods may appear, and they match the bare selector.
+    if (pinned) await patch(k, service, plan.pinPatch, signal)
+    if (plan.early.length + plan.copies.length) report.resources.push(...(await io.apply([...plan.early, ...plan.copies], signal)))
+    report.resources.push(...(await io.apply([plan.deployment], signal)))
     const results = await io.waitReady([plan.deployment.object], signal)
     report.workloads.push(...results)
     const bad = results.find(r => !r.ok)
@@ -60,9 +70,12 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
     const problem = canaryPodProblem(pods)
     if (problem) throw new DeployError(`${plan.newColor} ${problem}`)
   } catch (err) {
-    // Nothing was switched: the live colour never stopped serving.
-    await deleteIfExists(k, fresh, AbortSignal.timeout(60_000))
+    // Nothing was switched: the live colour never stopped serving. What this run added goes.
+    const cleanup = AbortSignal.timeout(60_000)
+    if (pinned) await patch(k, service, plan.unpinPatch, cleanup)
+    await deleteIfExists(k, fresh, cleanup)
     report.rollback.push({ resource: `Deployment/${ns}/${fresh.name}`, action: 'deleted', message: 'new colour never took traffic' })
+    await removeAll(k, [...plan.copies, ...plan.early].map(inNs), report, cleanup)
     throw failed(report, wrap(err, signal, `${plan.newColor} was not switched to`, `Deployment/${ns}/${fresh.name}`), 'failed')
   }
 
@@ -81,10 +94,16 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
     report.rollback.push({ resource: `Service/${ns}/${plan.serviceName}`, action: 'restored', message: `selector back to ${plan.liveColor ?? 'the previous pods'}` })
     await deleteIfExists(k, fresh, cleanup)
     report.rollback.push({ resource: `Deployment/${ns}/${fresh.name}`, action: 'deleted' })
+    await removeAll(k, [...plan.copies, ...plan.early].map(inNs), report, cleanup)
     core.warning(`Blue-green: switched Service ${ns}/${plan.serviceName} back to ${plan.liveColor ?? 'the previous pods'}`)
     throw failed(report, wrap(err, signal, `switched back from ${plan.newColor}`, `Service/${ns}/${plan.serviceName}`), 'rolled-back')
   }
 
+  // Verified: the rest of the release, then the colour's copies of earlier runs nothing names now.
+  if (plan.later.length) report.resources.push(...(await io.apply(plan.later, signal)))
+  // Secrets only for releases with Secrets; others may not read Secrets at all (the documented Role).
+  const kinds = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret') ? ['ConfigMap', 'Secret'] : ['ConfigMap']
+  await removeStaleCopies(k, ns, kinds, plan.copyLabels, new Set(plan.copies.map(c => `${c.object.kind}/${c.object.metadata.name}`)), signal)
   report.status = 'succeeded'
   if (plan.oldDeployment) {
     // Verified and switched: scaling the old colour down is cleanup with a grace budget of its
@@ -99,6 +118,24 @@ export async function runBlueGreenWith(ctx: StageContext, io: BlueGreenIO): Prom
       core.warning(text)
     }
   }
+}
+
+/** Deletes what this run created for the new colour (its copies, early objects), recording each. */
+async function removeAll(k: Kube, objects: KubeObject[], report: DeployReport, signal: AbortSignal): Promise<void> {
+  for (const o of objects) {
+    await deleteIfExists(k, refOf(o), signal)
+    report.rollback.push({ resource: resourceName(o), action: 'deleted', message: 'created for the new colour' })
+  }
+}
+
+/** Copies an earlier run of this colour made that this run's template no longer names. */
+async function removeStaleCopies(k: Kube, namespace: string, kinds: string[], labels: Record<string, string>, keep: Set<string>, signal: AbortSignal): Promise<void> {
+  for (const kind of kinds)
+    for (const o of await listIn(k, { apiVersion: 'v1', kind, namespace }, signal, labelSelector(labels)))
+      if (!keep.has(`${kind}/${o.metadata.name}`)) {
+        await deleteIfExists(k, refOf(o), signal)
+        core.info(`Blue-green: removed ${resourceName(o)}, a copy the ${labels['kube-ship.dev/color']} colour no longer uses`)
+      }
 }
 
 /** Pods of a Deployment's own ReplicaSets (<name>-<pod-template-hash>), not of its colours. */

@@ -8,7 +8,9 @@ import { podProblem } from '../kube/diagnose.js'
 import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { imagesOf } from '../manifests/pods.js'
-import { CANARY_OF, HEADER_VALUE, NGINX, isCanaryIngress, refsStable, rulesOf, type SplitPlan } from '../traffic/rules.js'
+import type { Change } from '../report/model.js'
+import { splitRelease } from './release-split.js'
+import { CANARY_OF, ENVIRONMENT, HEADER_VALUE, NGINX, isCanaryIngress, refsStable, rulesOf, type SplitPlan } from '../traffic/rules.js'
 
 export const TRACK = 'kube-ship.dev/track'
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'kube-ship' }
@@ -36,6 +38,10 @@ export interface CanaryPlanInput {
   settings: Pick<Settings, 'canarySteps' | 'trafficRouter' | 'ingress' | 'httpRoute' | 'canaryHeader'>
   /** milliseconds left before the run's deadline */
   budgetMs: number
+  /** objectKey → what applying each document would do (the server-side dry run's answer) */
+  changes: Map<string, Change>
+  /** the run's environment as a label value (environmentLabel) */
+  environment: string
 }
 
 export interface PlannedStep extends CanaryStep {
@@ -46,8 +52,12 @@ export interface PlannedStep extends CanaryStep {
 export interface CanaryPlan extends SplitPlan {
   /** the rendered stable Deployment (new digest): applied as is on promotion */
   stable: Manifest
-  /** rendered documents other than the stable Deployment, applied before the canary starts */
-  rest: Manifest[]
+  /** the other documents this run creates or changes: applied on promotion, before the stable Deployment */
+  later: Manifest[]
+  /** a new ServiceAccount the canary runs as: created before the canary, deleted on abort */
+  early: Manifest[]
+  /** copies of the changed ConfigMaps/Secrets the new template names; the canary names them */
+  copies: Manifest[]
   canary: { deployment: KubeObject; service: KubeObject; ingress?: KubeObject }
   steps: PlannedStep[]
 }
@@ -137,24 +147,22 @@ export function planCanary(input: CanaryPlanInput): CanaryPlan {
   if (canaryService.length > 63)
     throw new DeployError(`Service name ${canaryService} is longer than 63 characters`, { resource: `Service/${namespace}/${stableService}`, hint: 'shorten the Service name' })
   const rename = canaryLabels(selectorOf(service), deployment.metadata.name, where)
+  const owner = ownerLabels(deployment.metadata.name, input.environment)
+  const split = splitRelease({ rest: documents.filter(d => d !== target), workload: deployment, namespace, changes: input.changes, suffix: '-canary', labels: owner })
   // A run killed mid-canary leaves labelled objects, removed before planning; anything else
   // with a canary's name belongs to someone else and must not be overwritten.
-  const taken = [
+  const taken: (KubeObject | undefined)[] = [
     live.canaryDeployment,
     services.find(o => o.metadata.name === canaryService),
     ingress && ingresses.find(o => o.metadata.name === `${ingress.metadata.name}-canary`)
-  ].find(o => o && o.metadata.labels?.[CANARY_OF] !== deployment.metadata.name)
-  if (taken)
-    throw new DeployError(`${taken.kind ?? 'object'} ${namespace}/${taken.metadata.name} exists and is not a canary of ${deployment.metadata.name}; the canary would overwrite it`, {
-      resource: `${taken.kind}/${namespace}/${taken.metadata.name}`,
-      hint: 'rename or delete it'
-    })
+  ]
+  assertOwned(taken, namespace, deployment.metadata.name, input.environment)
 
-  const canaryDeployment = buildCanaryDeployment(deployment, namespace, rename, steps[0].replicas)
+  const canaryDeployment = buildCanaryDeployment(split.workload, namespace, rename, steps[0].replicas, owner)
   const canarySvc: KubeObject = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: canaryService, namespace, labels: { ...MANAGED_BY, [CANARY_OF]: deployment.metadata.name } },
+    metadata: { name: canaryService, namespace, labels: { ...MANAGED_BY, ...owner } },
     spec: {
       type: 'ClusterIP',
       selector: rename(selectorOf(service)),
@@ -162,18 +170,56 @@ export function planCanary(input: CanaryPlanInput): CanaryPlan {
       ports: portsOf(service).map(p => pick(p, ['name', 'port', 'targetPort', 'protocol', 'appProtocol']))
     }
   }
-  const canaryIngress = ingress && buildCanaryIngress(ingress, namespace, stableService, canaryService, deployment.metadata.name, header.name)
+  const canaryIngress = ingress && buildCanaryIngress(ingress, namespace, stableService, canaryService, owner, header.name)
 
   return {
     namespace,
     stable: target,
     stableService,
-    rest: documents.filter(d => d !== target),
+    later: split.later,
+    early: split.early,
+    copies: split.copies,
+    environment: input.environment,
     canary: { deployment: canaryDeployment, service: canarySvc, ingress: canaryIngress },
     route,
     steps,
     header
   }
+}
+
+/** The labels that make an object part of this environment's canary of a Deployment. */
+export function ownerLabels(deployment: string, environment: string): Record<string, string> {
+  return { [CANARY_OF]: deployment, [ENVIRONMENT]: environment }
+}
+
+/**
+ * Whose canary object this is: this environment's ('ours', removed as a leftover and
+ * overwritten), one written before canary objects named their environment ('legacy': removed as
+ * a leftover too, as that version did; such a version cannot tell environments apart), another
+ * environment's or not a canary at all ('other': never touched).
+ */
+export function leftoverOf(o: KubeObject, deployment: string, environment: string): 'ours' | 'legacy' | 'other' {
+  const labels = o.metadata.labels ?? {}
+  if (labels[CANARY_OF] !== deployment) return 'other'
+  if (!(ENVIRONMENT in labels)) return 'legacy'
+  return labels[ENVIRONMENT] === environment ? 'ours' : 'other'
+}
+
+/** Refuses to overwrite a live object at a canary object's name that is not this environment's canary. */
+export function assertOwned(live: (KubeObject | undefined)[], namespace: string, deployment: string, environment: string): void {
+  const taken = live.find(o => o && leftoverOf(o, deployment, environment) !== 'ours')
+  if (taken) throw takenError(taken, namespace, deployment)
+}
+
+function takenError(taken: KubeObject, namespace: string, deployment: string): DeployError {
+  const resource = `${taken.kind}/${namespace}/${taken.metadata.name}`
+  const env = taken.metadata.labels?.[CANARY_OF] === deployment ? taken.metadata.labels?.[ENVIRONMENT] : undefined
+  if (env)
+    return new DeployError(`${resource} is the canary of ${deployment} for environment ${env}; two environments cannot canary one Deployment at once`, {
+      resource,
+      hint: `wait for that run to finish (or delete the objects labelled ${CANARY_OF}=${deployment},${ENVIRONMENT}=${env} if it was killed)`
+    })
+  return new DeployError(`${taken.kind ?? 'object'} ${namespace}/${taken.metadata.name} exists and is not a canary of ${deployment}; the canary would overwrite it`, { resource, hint: 'rename or delete it' })
 }
 
 /**
@@ -200,7 +246,7 @@ function canaryLabels(serviceSelector: Record<string, string>, deployment: strin
   return Object.assign(rename, { keys: new Set(Object.keys(serviceSelector)) })
 }
 
-function buildCanaryDeployment(stable: KubeObject, namespace: string, rename: Rename, replicas: number): KubeObject {
+function buildCanaryDeployment(stable: KubeObject, namespace: string, rename: Rename, replicas: number, owner: Record<string, string>): KubeObject {
   const spec = structuredClone((stable.spec ?? {}) as WorkloadSpec)
   const selector = (spec.selector ??= {}) as { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] }
   const template = (spec.template ??= {}) as { metadata?: { labels?: Record<string, string> } }
@@ -215,7 +261,7 @@ function buildCanaryDeployment(stable: KubeObject, namespace: string, rename: Re
     metadata: {
       name: `${stable.metadata.name}-canary`,
       namespace,
-      labels: { ...stable.metadata.labels, ...MANAGED_BY, [CANARY_OF]: stable.metadata.name, [TRACK]: 'canary' },
+      labels: { ...stable.metadata.labels, ...MANAGED_BY, ...owner, [TRACK]: 'canary' },
       annotations: withoutKeys(stable.metadata.annotations, DROPPED_ANNOTATIONS)
     },
     spec
@@ -229,7 +275,7 @@ function buildCanaryDeployment(stable: KubeObject, namespace: string, rename: Re
  * the main Ingress, and cert-manager (which reads tls + its annotations) sees nothing to issue.
  * No other annotations: ingress-nginx ignores them on a canary (it inherits the main one's).
  */
-function buildCanaryIngress(stable: KubeObject, namespace: string, stableService: string, canaryService: string, owner: string, headerName: string): KubeObject {
+function buildCanaryIngress(stable: KubeObject, namespace: string, stableService: string, canaryService: string, owner: Record<string, string>, headerName: string): KubeObject {
   const spec = (stable.spec ?? {}) as { ingressClassName?: string; rules?: IngressRule[] }
   const rules: IngressRule[] = []
   for (const rule of spec.rules ?? []) {
@@ -247,7 +293,7 @@ function buildCanaryIngress(stable: KubeObject, namespace: string, stableService
     metadata: {
       name: `${stable.metadata.name}-canary`,
       namespace,
-      labels: { ...MANAGED_BY, [CANARY_OF]: owner },
+      labels: { ...MANAGED_BY, ...owner },
       annotations: {
         ...(legacyClass ? { 'kubernetes.io/ingress.class': legacyClass } : {}),
         // canary "true" in the creating request: the admission webhook rejects a second plain Ingress on the same host/path.

@@ -1,29 +1,32 @@
 // Runs a canary plan: leftovers of a cancelled run first, then the canary beside the stable
 // Deployment, step by step (scale, Ready, weight, pause, gates), then promote or abort.
 // Abort always sets weight 0 before anything is deleted, and never touches the stable Deployment.
+// Until promotion nothing of the release changes: the canary runs on copies of the ConfigMaps
+// and Secrets it needs (release-split.ts), and the other changed documents wait for promotion.
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import { parseReference, pinned } from '../image/reference.js'
 import type { Settings, TrafficRouterName } from '../inputs.js'
 import { kube, labelSelector, refOf, type Kube } from '../kube/client.js'
-import { applyObjects, toResourceEntries } from '../kube/apply.js'
+import { applyObjects, newJournal, toResourceEntries, type Journal } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
 import { queryMetrics, type MetricResult } from './canary-metrics.js'
-import { captureWorkloads, rollbackWorkloads } from '../kube/rollback.js'
+import { rollbackRun } from '../kube/rollback.js'
 import { sleep } from '../kube/pool.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { appImage, imagesOf } from '../manifests/pods.js'
-import type { CanaryStepRecord, DeployReport, HealthResult, ResourceEntry, WorkloadResult } from '../report/model.js'
+import type { CanaryStepRecord, Change, DeployReport, HealthResult, ResourceEntry, WorkloadResult } from '../report/model.js'
 import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
 import { TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
 import { CANARY_OF } from '../traffic/rules.js'
+import { environmentLabel, objectKey } from './release-split.js'
 import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
-import { canaryPodProblem, findTarget, formatMs, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
+import { assertOwned, canaryPodProblem, findTarget, formatMs, leftoverOf, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
 
 export interface StageContext {
   kc: KubeConfig
@@ -39,7 +42,10 @@ export interface StageContext {
 
 /** The kube and health stages' functions the runner drives; injected so it owns none of them. */
 export interface CanaryIO {
-  apply(manifests: Manifest[], signal: AbortSignal): Promise<ResourceEntry[]>
+  /** Applies; with a journal, records what it changed (for rollback). */
+  apply(manifests: Manifest[], signal: AbortSignal, journal?: Journal): Promise<ResourceEntry[]>
+  /** The server-side dry run of every document: what applying each would do, by objectKey. Changes nothing. */
+  preview(manifests: Manifest[], signal: AbortSignal): Promise<Map<string, Change>>
   /** Waits for the Deployments; a result with ok false (or a throw) means not Ready. */
   waitReady(deployments: KubeObject[], signal: AbortSignal): Promise<WorkloadResult[]>
   /** Probes the health URLs with extra headers; empty when there are none. */
@@ -84,8 +90,14 @@ export function runCanary(ctx: StageContext, options: CanaryOptions = {}): Promi
 export function stageIO(ctx: StageContext): CanaryIO {
   const namespace = ctx.settings.namespace
   return {
-    async apply(manifests, signal) {
-      return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal, warn: ownConflicts }))
+    async apply(manifests, signal, journal) {
+      return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal, warn: ownConflicts, journal }))
+    },
+    async preview(manifests, signal) {
+      const fallback = namespace || kube(ctx.kc).contextNamespace
+      // Conflicts are named once, by the real apply that takes the fields over.
+      const answers = await applyObjects(ctx.kc, manifests, { namespace, signal, dryRun: true, warn: () => undefined })
+      return new Map(answers.map(a => [objectKey(a.object, fallback), a.change]))
     },
     async waitReady(objects, signal) {
       const targets = objects.map(o => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace ?? namespace, name: o.metadata.name }))
@@ -111,8 +123,11 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
   const { target, namespace } = findTarget(ctx.documents, image, settings.namespace || k.contextNamespace)
   const name = target.object.metadata.name
   const stableRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }
+  const environment = environmentLabel(settings.environment)
 
-  for (const left of await removeLeftovers(k, namespace, name, settings.trafficRouter, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+  // Secret copies exist only for releases with Secrets; others may not read Secrets at all (the documented Role).
+  const secrets = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret')
+  for (const left of await removeLeftovers(k, namespace, name, { environment, router: settings.trafficRouter, secrets }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
     core.info(`Removed ${left}, left by an earlier run that did not finish`)
 
   const live = await getIn(k, stableRef, signal)
@@ -138,14 +153,19 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     },
     settings,
     // The run's deadline starts after the image build, just before this stage: the whole timeout.
-    budgetMs: settings.timeoutMs
+    budgetMs: settings.timeoutMs,
+    // Refused documents (RBAC, schema, webhooks) surface here, before the canary changes anything.
+    changes: await io.preview(ctx.documents, signal),
+    environment
   })
+  assertOwned(await Promise.all(plan.copies.map(c => getIn(k, refOf({ ...c.object, metadata: { ...c.object.metadata, namespace } }), signal))), namespace, name, environment)
 
   report.canary.router = settings.trafficRouter
   report.namespace ??= namespace
   report.previousImage ??= appImage(imagesOf(live), image)
   const stableName = `Deployment/${namespace}/${name}`
-  mergeResources(report, await io.apply(plan.rest, signal))
+  if (plan.copies.length) core.info(`Canary runs on copies of ${plan.copies.map(c => `${c.object.kind}/${c.object.metadata.name}`).join(', ')}; the originals change on promotion`)
+  if (plan.later.length) core.info(`Applied on promotion: ${plan.later.map(m => resourceName(m.object)).join(', ')}`)
   const canaryManifests = [plan.canary.deployment, plan.canary.service].map(object => ({ object, origin: plan.stable.origin }))
   const router = makeRouter(settings.trafficRouter, k, plan, objects =>
     io.apply(
@@ -158,6 +178,8 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
   let replicas = plan.steps[0].replicas
 
   try {
+    // What the canary pods need goes first: they mount the copies and run as the account.
+    if (plan.early.length + plan.copies.length) mergeResources(report, await io.apply([...plan.early, ...plan.copies], signal))
     await io.apply(canaryManifests, signal)
     await router.prepare(signal)
     for (const [index, step] of plan.steps.entries()) {
@@ -189,22 +211,24 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
       report,
       new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, {
         resource: stableName,
-        hint: leftover ? 'the stable Deployment was not changed' : 'traffic is back on the stable Deployment, which was not changed'
+        hint: leftover ? 'no object of the release was changed' : 'traffic is back on the stable version; no object of the release was changed'
       })
     )
   }
 
-  // Promote: stable rolls to the digest while the canary still takes its share; then weight 0.
+  // Promote: the rest of the release first (the new pods read the real ConfigMaps), then stable
+  // rolls to the digest while the canary still takes its share; then weight 0.
   core.info(`Promoting: rolling ${stableName} to ${image}`)
-  const captures = await captureWorkloads(ctx.kc, [plan.stable], { namespace, signal })
+  const journal = newJournal()
   try {
-    mergeResources(report, await io.apply([plan.stable], signal))
+    if (plan.later.length) mergeResources(report, await io.apply(plan.later, signal, journal))
+    mergeResources(report, await io.apply([plan.stable], signal, journal))
     await ready(io, [{ ...plan.stable.object, metadata: { ...plan.stable.object.metadata, namespace } }], report, signal)
   } catch (err) {
     const leftover = await abort(k, plan, router, report)
     const error = failed(report, new DeployError(`canary promotion failed: ${abortReason(err, signal)}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, { resource: stableName }))
     if (settings.rollbackOnFailure) {
-      const rb = await rollbackWorkloads(ctx.kc, captures, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) })
+      const rb = await rollbackRun(ctx.kc, journal, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) })
       report.rollback.push(...rb.records)
       if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
     }
@@ -278,7 +302,7 @@ async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: D
   }
   try {
     // Deleting the canary route also ends its traffic, so it is tried even when weight 0 failed.
-    await removeCanary(k, plan, router, report, signal)
+    await removeCanary(k, plan, router, report, signal, true)
     report.canary.finalWeight = 0
   } catch (err) {
     problems.push(`removing the canary failed: ${describeError(err)}`)
@@ -306,10 +330,13 @@ async function weightZero(router: TrafficRouter, signal: AbortSignal): Promise<v
   }
 }
 
-async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal): Promise<void> {
+async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal, aborted = false): Promise<void> {
   await router.remove(signal)
   if (plan.canary.ingress) mergeResources(report, [entry(plan.canary.ingress, 'deleted')])
-  for (const o of [plan.canary.service, plan.canary.deployment]) {
+  const inNs = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? plan.namespace } })
+  // The pods go before what they mount; an account created for the canary goes only on abort (promotion keeps it).
+  const objects = [plan.canary.service, plan.canary.deployment, ...plan.copies.map(c => inNs(c.object)), ...(aborted ? plan.early.map(m => inNs(m.object)) : [])]
+  for (const o of objects) {
     await remove(k, o, signal)
     mergeResources(report, [entry(o, 'deleted')])
   }
@@ -319,25 +346,36 @@ async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, re
  * A run killed mid-canary leaves its objects (found by the canary-of label) and maybe an edited
  * HTTPRoute (found by its annotation). Traffic goes back first, then the objects are deleted.
  */
-export async function removeLeftovers(k: Kube, namespace: string, deployment: string, router: TrafficRouterName, signal: AbortSignal): Promise<string[]> {
+export async function removeLeftovers(
+  k: Kube,
+  namespace: string,
+  deployment: string,
+  { environment, router, secrets }: { environment: string; router: TrafficRouterName; secrets: boolean },
+  signal: AbortSignal
+): Promise<string[]> {
   const removed: string[] = []
   const labelSelector = `${CANARY_OF}=${deployment}`
-  const list = (apiVersion: string, kind: string, selector: string | undefined = labelSelector) => listIn(k, { apiVersion, kind, namespace }, signal, selector)
+  // Another environment's canary of the same Deployment name is live, not left over.
+  const list = async (apiVersion: string, kind: string) =>
+    (await listIn(k, { apiVersion, kind, namespace }, signal, labelSelector)).filter(o => leftoverOf(o, deployment, environment) !== 'other')
   for (const ing of await list('networking.k8s.io/v1', 'Ingress')) {
     await patch(k, ing, nginxPatch(0, true), signal)
     await remove(k, ing, signal)
     removed.push(resourceName(ing))
   }
   // Only a gateway-api run edits routes (and only its users need to grant access to them).
-  for (const route of router === 'gateway-api' ? await list('gateway.networking.k8s.io/v1', 'HTTPRoute', undefined) : []) {
+  for (const route of router === 'gateway-api' ? await listIn(k, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace }, signal) : []) {
     const rules = originalRules(route)
-    if (!rules || route.metadata.annotations?.[CANARY_OF] !== deployment) continue
+    // The route carries its canary's marks as annotations (its labels are the user's).
+    if (!rules || leftoverOf({ ...route, metadata: { ...route.metadata, labels: route.metadata.annotations } }, deployment, environment) === 'other') continue
     await patch(k, route, restorePatch(rules), signal)
     removed.push(`${resourceName(route)} (rules restored)`)
   }
   for (const [apiVersion, kind] of [
     ['v1', 'Service'],
-    ['apps/v1', 'Deployment']
+    ['apps/v1', 'Deployment'],
+    ['v1', 'ConfigMap'],
+    ...(secrets ? [['v1', 'Secret']] : [])
   ])
     for (const o of await list(apiVersion, kind)) {
       await remove(k, o, signal)

@@ -8,7 +8,7 @@ import type { KubeObject } from '../manifests/types.js'
 import { getIn, mergePatch } from '../kube/objects.js'
 import { pause } from '../retry.js'
 import type { TrafficRouter } from './router.js'
-import { CANARY_OF, canaryRouteRules, rulesOf, type RouteRule, type SplitPlan } from './rules.js'
+import { CANARY_OF, ENVIRONMENT, canaryRouteRules, rulesOf, type RouteRule, type SplitPlan } from './rules.js'
 
 export const ORIGINAL_RULES = 'kube-ship.dev/original-rules'
 const API = 'gateway.networking.k8s.io/v1'
@@ -38,7 +38,7 @@ const SETTLE_MS = 1_000
 
 /** Merge patch that puts the original rules back and forgets them. */
 export function restorePatch(rules: RouteRule[]): unknown {
-  return { metadata: { annotations: { [ORIGINAL_RULES]: null, [CANARY_OF]: null } }, spec: { rules } }
+  return { metadata: { annotations: { [ORIGINAL_RULES]: null, [CANARY_OF]: null, [ENVIRONMENT]: null } }, spec: { rules } }
 }
 
 export class GatewayRouter implements TrafficRouter {
@@ -58,7 +58,7 @@ export class GatewayRouter implements TrafficRouter {
     if (!live) throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
     // The live rules carry the API server's defaults; they are what a restore must put back.
     this.original = originalRules(live) ?? rulesOf(live)
-    const annotations = { [ORIGINAL_RULES]: JSON.stringify(this.original), [CANARY_OF]: this.plan.stable.object.metadata.name }
+    const annotations = { [ORIGINAL_RULES]: JSON.stringify(this.original), [CANARY_OF]: this.plan.stable.object.metadata.name, [ENVIRONMENT]: this.plan.environment }
     await this.patch({ metadata: { annotations }, spec: { rules: this.rules(0) } }, signal)
   }
 

@@ -4,6 +4,8 @@ import type { KubeObject } from '../manifests/types.js'
 
 /** Marks every object a canary run creates, naming the stable Deployment; leftovers are found by it. */
 export const CANARY_OF = 'kube-ship.dev/canary-of'
+/** Names the environment (as a label value) of a canary's objects: leftover removal is scoped to it. */
+export const ENVIRONMENT = 'kube-ship.dev/environment'
 export const NGINX = 'nginx.ingress.kubernetes.io'
 /**
  * The canary header carries 'always' (ingress-nginx's own word when no canary-by-header-value is
@@ -21,6 +23,8 @@ export interface SplitPlan {
   /** gateway-api: the HTTPRoute and its rules as they were, restored on remove */
   route?: { name: string; rules: RouteRule[] }
   header: { name: string; value: string }
+  /** the run's environment as a label value (marks the route as ours, with the Deployment) */
+  environment: string
 }
 
 export interface RouteRule {
