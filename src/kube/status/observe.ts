@@ -4,7 +4,7 @@
 // waiting to be scheduled). No I/O here: the watch feeds it and acts on what it answers.
 import type { KubeObject } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
-import { becameReady, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
+import { becameReady, capacityComing, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
 
 export interface Judged {
   pod: KubeObject
@@ -34,6 +34,21 @@ export function slimPod(pod: KubeObject): KubeObject {
     },
     status: (pod as { status?: unknown }).status
   } as KubeObject
+}
+
+/** The parts of an event the probe and autoscaler rules read (and formatEvents shows). */
+export function slimEvent(e: EventLike): EventLike {
+  return {
+    type: e.type,
+    reason: e.reason,
+    message: e.message,
+    count: e.count,
+    series: e.series?.count !== undefined ? { count: e.series.count } : undefined,
+    lastTimestamp: e.lastTimestamp,
+    eventTime: e.eventTime,
+    metadata: { creationTimestamp: e.metadata?.creationTimestamp },
+    involvedObject: { uid: e.involvedObject?.uid }
+  }
 }
 
 /** The parts of a node the fit rule reads. */
@@ -106,10 +121,10 @@ export class PodBook {
   event(type: string, e: EventLike & { metadata?: { name?: string; namespace?: string } }, now: number): Judged | undefined {
     const name = e.involvedObject?.name
     if (!name) return undefined
-    const k = key(e.metadata?.namespace ?? (e.involvedObject as { namespace?: string } | undefined)?.namespace, name)
+    const k = key(e.metadata?.namespace ?? e.involvedObject?.namespace, name)
     const mine = this.events.get(k) ?? new Map<string, EventLike>()
     if (type === 'DELETED') mine.delete(e.metadata?.name ?? '')
-    else mine.set(e.metadata?.name ?? String(mine.size), e)
+    else mine.set(e.metadata?.name ?? String(mine.size), slimEvent(e))
     this.events.set(k, mine)
     return this.judge(k, now)
   }
@@ -139,13 +154,17 @@ export class PodBook {
   private judge(k: string, now: number): Judged | undefined {
     const pod = this.pods.get(k)
     if (!pod) return undefined
-    const events = [...(this.events.get(k)?.values() ?? [])].filter(
-      e => !(e as { involvedObject?: { uid?: string } }).involvedObject?.uid || (e as { involvedObject?: { uid?: string } }).involvedObject?.uid === pod.metadata.uid
-    )
+    const events = [...(this.events.get(k)?.values() ?? [])].filter(e => !e.involvedObject?.uid || e.involvedObject.uid === pod.metadata.uid)
     const problem =
       podProblem(pod) ??
       probeProblem(events, pod) ??
-      scheduleProblem(pod, { now, nodes: this.nodes, progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 }, windowMs: this.windowMs })
+      scheduleProblem(pod, {
+        now,
+        nodes: this.nodes,
+        progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 },
+        windowMs: this.windowMs,
+        capacityComing: capacityComing(events)
+      })
     if (problem || unschedulable(pod)) this.suspects.add(k)
     else this.suspects.delete(k)
     return problem ? { pod, problem } : undefined

@@ -13,7 +13,7 @@ import { type Kube, classify, isTransient, kube } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
 import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor } from '../diagnose.js'
-import { progressKey } from '../fastfail.js'
+import { AUTOSCALER, progressKey } from '../fastfail.js'
 import { type Judged, PodBook } from './observe.js'
 import { sleep } from '../pool.js'
 import { type Verdict, evaluate } from './rules.js'
@@ -341,15 +341,17 @@ class PodWatch {
         onList: items => items.forEach(p => act(this.book.pod(p, Date.now()))),
         onEvent: (type, pod) => (type === 'DELETED' ? this.book.podDeleted(pod, Date.now()) : act(this.book.pod(pod, Date.now())))
       })
-      // Failing probes show only as events: watched, so a wait costs the same however long it lasts.
-      const events = listWatch(this.k, `${base}/events`, 'involvedObject.kind=Pod,reason=Unhealthy', this.signal, {
-        what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
-        finished,
-        onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
-        onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
-        // An identity that may not read events loses only the probe rule, not the wait.
-      }).catch(() => undefined)
-      return [pods, events]
+      // Failing probes, and an autoscaler adding a node for a pod, show only as events: watched,
+      // so a wait costs the same however long it lasts. An identity that may not read events
+      // loses only those rules, not the wait.
+      const events = (fieldSelector: string): Promise<void> =>
+        listWatch(this.k, `${base}/events`, fieldSelector, this.signal, {
+          what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
+          finished,
+          onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
+          onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
+        }).catch(() => undefined)
+      return [pods, events('involvedObject.kind=Pod,reason=Unhealthy'), events(`involvedObject.kind=Pod,source=${AUTOSCALER}`)]
     })
     // The stall rule depends on time passing: a clock re-judges the pods waiting to be scheduled.
     const clock = setInterval(() => {
