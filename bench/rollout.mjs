@@ -21,9 +21,10 @@ const kubectl = (args, input) => {
   return p
 }
 
-// Bundle the TypeScript sources once (esbuild, as the action itself is built).
+// Bundle the TypeScript sources once, as the action itself is built (same plugins, minified).
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
 const { build } = await import('esbuild')
+const { builtinsByRequire, declarePure } = await import('../scripts/esbuild-plugins.mjs')
 await build({
   entryPoints: [path.join(repo, 'bench/rollout-lib.ts')],
   outfile: path.join(out, 'index.js'),
@@ -31,6 +32,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node24',
+  minify: true,
+  plugins: [builtinsByRequire, declarePure],
   // bundled CommonJS packages call require()
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning'

@@ -155,7 +155,8 @@ export class Kube {
     })
   }
 
-  private async sendOnce<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<{ code: number; body: T }> {
+  /** A request on the run's one connection pool and TLS setup, credentials applied. */
+  private async context(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<RequestContext> {
     const url = new URL(this.server + path)
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
@@ -165,6 +166,75 @@ export class Kube {
     const dispatcher = ctx.getDispatcher()
     if (dispatcher) ctx.setDispatcher((this.dispatcher ??= dispatcher))
     ctx.setHeaderParam('Accept', opts.accept ?? 'application/json')
+    return ctx
+  }
+
+  /**
+   * One watch request (`watch=true`) on the run's connection pool: each event line is parsed and
+   * handed on as it arrives, none kept; a handler answering 'stop' ends it. Resolves when the
+   * stream ends (err set when it broke), the signal aborts, or nothing arrived for `quietMs`
+   * (err is then a TimeoutError: resume, nothing is lost). A refusal is an ApiError.
+   */
+  async watch(
+    path: string,
+    query: RequestOptions['query'],
+    signal: AbortSignal,
+    onEvent: (type: string, obj: KubeObject) => 'stop' | undefined,
+    quietMs = 30_000
+  ): Promise<{ err?: unknown; stopped?: boolean }> {
+    const controller = new AbortController()
+    let quiet = false
+    let timer: NodeJS.Timeout | undefined
+    const arm = (): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => ((quiet = true), controller.abort()), quietMs)
+    }
+    const onAbort = (): void => controller.abort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const ctx = await this.context('GET', path, { query: { ...query, watch: true } })
+      ctx.setSignal(controller.signal)
+      arm()
+      const res = await http.send(ctx).toPromise()
+      if (res.httpStatusCode !== 200) {
+        const text = await res.body.text().catch(() => '')
+        return { err: new ApiError(res.httpStatusCode, text ? safeJson(text) : undefined, 'GET', path) }
+      }
+      const reader = (res.body.stream() as ReadableStream<Uint8Array>).getReader()
+      const decoder = new TextDecoder()
+      let buf = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return {}
+        arm()
+        buf += decoder.decode(value, { stream: true })
+        for (let end; (end = buf.indexOf('\n')) >= 0; ) {
+          const line = buf.slice(0, end)
+          buf = buf.slice(end + 1)
+          if (!line.trim()) continue
+          let event: { type: string; object: KubeObject }
+          try {
+            event = JSON.parse(line)
+          } catch {
+            continue
+          }
+          if (onEvent(event.type, event.object) === 'stop') return { stopped: true }
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return {}
+      if (quiet) return { err: new DOMException(`no watch event for ${quietMs / 1000}s`, 'TimeoutError') }
+      return { err: err instanceof ApiError ? err : unreachable(this.server, err) }
+    } finally {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onAbort)
+      controller.abort()
+    }
+  }
+
+  private async sendOnce<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<{ code: number; body: T }> {
+    const ctx = await this.context(method, path, opts)
+    const url = new URL(ctx.getUrl())
     if (opts.body !== undefined) {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
       ctx.setBody(JSON.stringify(opts.body))

@@ -13,9 +13,36 @@ export interface Judged {
 
 const key = (ns: string | undefined, name: string): string => `${ns ?? ''}/${name}`
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+
+/** Pure: metadata without what no rule reads and what weighs most (managedFields, kubectl's last-applied copy). */
+function slimMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
+  const { managedFields: _m, ...metadata } = m as KubeObject['metadata'] & { managedFields?: unknown }
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _l, ...annotations } = metadata.annotations
+    metadata.annotations = annotations
+  }
+  return metadata
+}
+
+/**
+ * Pure: a waited object as the wait keeps it. The rules (rules.ts, fastfail.progressKey, the
+ * pod owner match) read metadata, the spec's counts and strategy, and the status; a workload's
+ * pod template (and a StatefulSet's claim templates, a CronJob's job template) only weighs.
+ */
+export function slimWorkload(o: KubeObject): KubeObject {
+  const { spec, ...rest } = o as KubeObject & { spec?: Record<string, unknown> }
+  const out: KubeObject & { spec?: Record<string, unknown> } = { ...rest, metadata: slimMetadata(o.metadata) }
+  if (spec) {
+    const { template: _t, volumeClaimTemplates: _v, jobTemplate: _j, ...kept } = spec
+    out.spec = kept
+  }
+  return out
+}
+
 /** The parts of a pod the rules read; the rest (managedFields, env, volumes) is dropped to keep the cache small. */
 export function slimPod(pod: KubeObject): KubeObject {
-  const { managedFields: _m, ...metadata } = pod.metadata as KubeObject['metadata'] & { managedFields?: unknown }
+  const metadata = slimMetadata(pod.metadata)
   const spec = ((pod as { spec?: Record<string, any> }).spec ?? {}) as Record<string, any>
   const containers = (list?: any[]) =>
     list?.map(c => ({ name: c.name, image: c.image, restartPolicy: c.restartPolicy, resources: c.resources?.requests ? { requests: c.resources.requests } : undefined }))
