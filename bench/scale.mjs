@@ -37,9 +37,16 @@ if (process.argv[2] === '--child') {
   dc.subscribe('undici:request:create', count)
   // Where the peak sits: V8 heap vs buffers outside it, sampled while applying and waiting.
   const peak = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 }
+  const v8 = await import('node:v8')
+  let rssPeak = 0
+  let spaces
   const sample = setInterval(() => {
     const m = process.memoryUsage()
     for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k])
+    if (m.rss > rssPeak) {
+      rssPeak = m.rss
+      spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size / 2 ** 20)]))
+    }
   }, 100)
   const lib = await import(bundle)
   const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
@@ -62,7 +69,8 @@ if (process.argv[2] === '--child') {
     outcomes: outcomes.map(o => ({ resource: o.resource, state: o.verdict.state, reason: o.verdict.reason, message: o.verdict.message, durationMs: o.durationMs, at: stamps[o.resource] ?? started + o.durationMs })),
     requests: counts,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
-    peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, v / 2 ** 20]))
+    peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, v / 2 ** 20])),
+    spacesAtPeak: spaces
   }
   clearInterval(sample)
   fs.writeFileSync(process.argv[4], JSON.stringify(result))
@@ -209,6 +217,7 @@ try {
   console.log(`  wait requests: ${r.list} list, ${r.watch} watch, ${r.get} get, ${r.other} other (${namespaces.length} namespaces, 1 kind)`)
   const m = second.peakMiB
   console.log(`  peak RSS of the waiting process (apply + wait): ${second.maxRssMiB.toFixed(0)} MiB (peaks: V8 heap used ${m.heapUsed.toFixed(0)} of ${m.heapTotal.toFixed(0)} MiB, external ${m.external.toFixed(0)} MiB, array buffers ${m.arrayBuffers.toFixed(0)} MiB)`)
+  if (process.env.KUBE_SHIP_BENCH_SPACES) console.log(`  V8 heap spaces at the RSS peak (MiB): ${JSON.stringify(second.spacesAtPeak)}`)
   if (!oursOnly) await againstKubectlAndLookalikes(all, second)
 } finally {
   await kubectl(['delete', 'namespace', ...namespaces, '--wait=false']).catch(() => undefined)

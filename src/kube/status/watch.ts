@@ -247,7 +247,7 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
         if (permanentWatchCode(code)) return gone(code!, (res.err as ApiError).status.message)
         // The version asked for is too old to watch from: re-list now.
         if (code === 410) break
-        // A watch quiet for 30s ends with a TimeoutError: resume, nothing is lost.
+        // A watch silent past its server timeout ends with a TimeoutError: resume, nothing is lost.
         if ((res.err as Error).name === 'TimeoutError') continue
         await pause(res.err)
         break
