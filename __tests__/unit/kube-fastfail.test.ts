@@ -11,7 +11,7 @@ import {
   scheduleProblem,
   schedulerSaysNeverFits
 } from '../../src/kube/fastfail.js'
-import { PodBook } from '../../src/kube/status/observe.js'
+import { PodBook, slimPod } from '../../src/kube/status/observe.js'
 import type { EventLike } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
@@ -127,6 +127,7 @@ describe('a pod that no node can ever hold', () => {
     ['no nodes known decides nothing', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [], undefined]
   ])('%s', (_n, pod, nodes, expected) => {
     const why = neverFits(pod, nodes)
+    expect(neverFits(slimPod(pod), nodes)).toBe(why)
     if (expected) expect(why).toMatch(expected)
     else expect(why).toBeUndefined()
   })
@@ -176,6 +177,7 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
     ['scheduled pods are not judged here', { ...pendingPod(), spec: { nodeName: 'n1', containers: [] } } as KubeObject, { now: T0 + 10 * STALL_WINDOW_MS, progress: still }, undefined]
   ])('%s', (_n, pod, facts, expected) => {
     const p = scheduleProblem(pod, facts)
+    expect(scheduleProblem(slimPod(pod), facts)).toEqual(p)
     if (expected) {
       expect(p?.reason).toBe('Unschedulable')
       expect(p?.message).toMatch(expected)

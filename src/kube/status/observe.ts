@@ -2,6 +2,7 @@
 // costs only the pod it concerns: a pod update or an event re-judges that one pod; a workload
 // update re-judges only the pods already suspected (a problem not attributable yet, or a pod
 // waiting to be scheduled). No I/O here: the watch feeds it and acts on what it answers.
+import { isDeepStrictEqual } from 'node:util'
 import type { KubeObject } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
 import { becameReady, capacityComing, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
@@ -40,16 +41,39 @@ export function slimWorkload(o: KubeObject): KubeObject {
   return out
 }
 
-/** The parts of a pod the rules read; the rest (managedFields, env, volumes) is dropped to keep the cache small. */
+/**
+ * The parts of a pod the rules read (diagnose.podProblem, probeProblem, the fastfail rules, the
+ * owner match); the rest (managedFields, env, volumes, IPs, timestamps of running states) is
+ * dropped. Each cached version outlives a few collections, so its size is what makes V8 grow
+ * its young generation under a stream of pod updates.
+ */
 export function slimPod(pod: KubeObject): KubeObject {
-  const metadata = slimMetadata(pod.metadata)
+  const m = pod.metadata as KubeObject['metadata'] & { ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; deletionTimestamp?: string; creationTimestamp?: string; uid?: string }
   const spec = ((pod as { spec?: Record<string, any> }).spec ?? {}) as Record<string, any>
+  const status = ((pod as { status?: Record<string, any> }).status ?? {}) as Record<string, any>
   const containers = (list?: any[]) =>
     list?.map(c => ({ name: c.name, image: c.image, restartPolicy: c.restartPolicy, resources: c.resources?.requests ? { requests: c.resources.requests } : undefined }))
+  const terminated = (t: any) => (t ? { reason: t.reason, exitCode: t.exitCode } : undefined)
+  const statuses = (list?: any[]) =>
+    list?.map(c => ({
+      name: c.name,
+      image: c.image,
+      restartCount: c.restartCount,
+      state: { waiting: c.state?.waiting ? { reason: c.state.waiting.reason, message: c.state.waiting.message } : undefined, terminated: terminated(c.state?.terminated) },
+      lastState: c.lastState?.terminated ? { terminated: terminated(c.lastState.terminated) } : undefined
+    }))
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      creationTimestamp: m.creationTimestamp,
+      deletionTimestamp: m.deletionTimestamp,
+      labels: m.labels,
+      ownerReferences: m.ownerReferences?.filter(r => r.controller).map(r => ({ kind: r.kind, name: r.name, uid: r.uid, controller: true }))
+    },
     spec: {
       nodeName: spec.nodeName,
       nodeSelector: spec.nodeSelector,
@@ -59,7 +83,12 @@ export function slimPod(pod: KubeObject): KubeObject {
       containers: containers(spec.containers),
       initContainers: containers(spec.initContainers)
     },
-    status: (pod as { status?: unknown }).status
+    status: {
+      phase: status.phase,
+      conditions: status.conditions?.map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, lastTransitionTime: c.lastTransitionTime })),
+      containerStatuses: statuses(status.containerStatuses),
+      initContainerStatuses: statuses(status.initContainerStatuses)
+    }
   } as KubeObject
 }
 
@@ -123,9 +152,11 @@ export class PodBook {
 
   /** A pod was listed, added or changed: its verdict, if it has a problem. */
   pod(raw: KubeObject, now: number): Judged | undefined {
-    const pod = slimPod(raw)
-    const k = key(pod.metadata.namespace, pod.metadata.name)
+    const slim = slimPod(raw)
+    const k = key(slim.metadata.namespace, slim.metadata.name)
     const before = this.pods.get(k)
+    // An update that changed nothing the rules read keeps the cached version (nothing new survives).
+    const pod = before && isDeepStrictEqual(before, slim) ? before : slim
     if (before && before.metadata.uid !== pod.metadata.uid) this.events.delete(k)
     if (becameReady(before, pod)) this.lastProgressAt = now
     this.pods.set(k, pod)
