@@ -54,6 +54,7 @@ if (process.argv[2] === '--child') {
   const byNs = new Map()
   for (const d of docs) byNs.set(d.object.metadata.namespace, [...(byNs.get(d.object.metadata.namespace) ?? []), d])
   for (const [namespace, list] of byNs) await lib.applyObjects(kc, list, { namespace })
+  const applyPeakMiB = { rss: process.resourceUsage().maxRSS / 1024, heapTotal: peak.heapTotal / 2 ** 20 }
   counting = true
   const stamps = {}
   const started = Date.now()
@@ -70,7 +71,8 @@ if (process.argv[2] === '--child') {
     requests: counts,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, v / 2 ** 20])),
-    spacesAtPeak: spaces
+    spacesAtPeak: spaces,
+    applyPeakMiB
   }
   clearInterval(sample)
   fs.writeFileSync(process.argv[4], JSON.stringify(result))
@@ -217,7 +219,8 @@ try {
   console.log(`  wait requests: ${r.list} list, ${r.watch} watch, ${r.get} get, ${r.other} other (${namespaces.length} namespaces, 1 kind)`)
   const m = second.peakMiB
   console.log(`  peak RSS of the waiting process (apply + wait): ${second.maxRssMiB.toFixed(0)} MiB (peaks: V8 heap used ${m.heapUsed.toFixed(0)} of ${m.heapTotal.toFixed(0)} MiB, external ${m.external.toFixed(0)} MiB, array buffers ${m.arrayBuffers.toFixed(0)} MiB)`)
-  if (process.env.KUBE_SHIP_BENCH_SPACES) console.log(`  V8 heap spaces at the RSS peak (MiB): ${JSON.stringify(second.spacesAtPeak)}`)
+  if (process.env.KUBE_SHIP_BENCH_SPACES)
+    console.log(`  V8 heap spaces at the RSS peak (MiB): ${JSON.stringify(second.spacesAtPeak)}; peaks by the end of the apply: RSS ${second.applyPeakMiB.rss.toFixed(0)} MiB, heap ${second.applyPeakMiB.heapTotal.toFixed(0)} MiB`)
   if (!oursOnly) await againstKubectlAndLookalikes(all, second)
 } finally {
   await kubectl(['delete', 'namespace', ...namespaces, '--wait=false']).catch(() => undefined)
