@@ -232,9 +232,10 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
         }
         if (obj?.metadata?.resourceVersion) rv = String(obj.metadata.resourceVersion)
         if (type !== 'BOOKMARK') h.onEvent(type, obj)
-        return undefined
+        // Done (the object went, every workload has its verdict): end the stream now, not when the server does.
+        return h.finished() ? 'stop' : undefined
       })
-      if (signal.aborted) return
+      if (signal.aborted || h.finished()) return
       if (res.stopped) {
         if (permanentWatchCode(status?.code)) return gone(status!.code!, status!.message)
         // 410 Gone is the normal "too old": re-list now; any other ERROR waits a backoff step.
