@@ -3,7 +3,7 @@
 //   1. waiting for 50 Deployments to roll out vs sequential `kubectl rollout status`
 //   2. applying 200 objects vs `kubectl apply --server-side`
 //   3. latency from a Deployment becoming complete to the verdict, vs kubectl rollout status
-//   scripts/node24 bench/rollout.mjs
+//   scripts/node24 bench/rollout.mjs [--apply-only]   (--apply-only: part 2 alone)
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
@@ -21,9 +21,10 @@ const kubectl = (args, input) => {
   return p
 }
 
-// Bundle the TypeScript sources once (esbuild, as the action itself is built).
+// Bundle the TypeScript sources once, as the action itself is built (same plugins, minified).
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
 const { build } = await import('esbuild')
+const { builtinsByRequire, declarePure } = await import('../scripts/esbuild-plugins.mjs')
 await build({
   entryPoints: [path.join(repo, 'bench/rollout-lib.ts')],
   outfile: path.join(out, 'index.js'),
@@ -31,6 +32,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node24',
+  minify: true,
+  plugins: [builtinsByRequire, declarePure],
   // bundled CommonJS packages call require()
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning'
@@ -55,14 +58,17 @@ const docs = objects => objects.map(object => ({ object, origin: { file: 'bench.
 const target = d => ({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: d.metadata.name })
 const seconds = ms => `${(ms / 1000).toFixed(2)}s`
 const results = []
+const applyOnly = process.argv.includes('--apply-only')
 
 try {
   // 1. Fifty Deployments: roll v1 → v2 and wait with kube-ship; v2 → v3 and wait with kubectl.
+  let t
+  if (!applyOnly) {
   const fifty = Array.from({ length: 50 }, (_, i) => deployment(`web-${i}`, 'v1'))
   await lib.applyObjects(kc, docs(fifty), { namespace: ns })
   await lib.waitForWorkloads(kc, fifty.map(target), { signal: AbortSignal.timeout(300_000), ...quiet })
 
-  let t = performance.now()
+  t = performance.now()
   await lib.applyObjects(kc, docs(fifty.map(d => deployment(d.metadata.name, 'v2'))), { namespace: ns })
   const ours = await lib.waitForWorkloads(kc, fifty.map(target), { signal: AbortSignal.timeout(300_000), ...quiet })
   const oursMs = performance.now() - t
@@ -74,6 +80,7 @@ try {
   for (const d of v3) await kubectl(['-n', ns, 'rollout', 'status', `deployment/${d.metadata.name}`, '--timeout=300s'])
   const kubectlMs = performance.now() - t
   results.push(['wait for 50 Deployments (apply + wait)', oursMs, kubectlMs, 'sequential kubectl rollout status'])
+  }
 
   // 2. Two hundred objects applied into empty namespaces.
   const many = (namespace) =>
@@ -146,7 +153,7 @@ try {
     })
   const latencies = { ours: [], kubectl: [] }
   let generation = 0
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < (applyOnly ? 0 : 6); i++) {
     const d = deployment('latency', `l${i}`)
     const who = i % 2 === 0 ? 'ours' : 'kubectl'
     const gen = ++generation
@@ -170,7 +177,7 @@ try {
   // Both waiters usually answer within milliseconds of the observer, so a ratio of two
   // near-zero numbers says nothing: the latencies are printed as they are.
   const ms = x => `${x >= 0 ? '+' : ''}${x.toFixed(0)}ms`
-  console.log(
+  if (!applyOnly) console.log(
     `complete → verdict latency (median of 3, relative to an independent kubectl watch): kube-ship ${ms(median(latencies.ours))}, kubectl rollout status ${ms(median(latencies.kubectl))}`
   )
 } finally {

@@ -6,7 +6,9 @@
 //      then the same rollout waited by sequential `kubectl rollout status` (time, requests).
 //   2. Look-alikes that must end done, and real failures with the time to their verdict.
 // The pool is extra kwok nodes made here (tainted, so only these pods land there), deleted after.
-//   scripts/node24 bench/scale.mjs [deployments=500]
+//   scripts/node24 bench/scale.mjs [deployments=500] [--ours-only]
+// --ours-only skips kubectl and the look-alikes (for iterating on the wait's memory);
+// KUBE_SHIP_BENCH_NODE_FLAGS adds flags to the waiting process (e.g. --heap-prof).
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
@@ -33,12 +35,26 @@ if (process.argv[2] === '--child') {
     counts[kind]++
   }
   dc.subscribe('undici:request:create', count)
+  // Where the peak sits: V8 heap vs buffers outside it, sampled while applying and waiting.
+  const peak = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 }
+  const v8 = await import('node:v8')
+  let rssPeak = 0
+  let spaces
+  const sample = setInterval(() => {
+    const m = process.memoryUsage()
+    for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k])
+    if (m.rss > rssPeak) {
+      rssPeak = m.rss
+      spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size / 2 ** 20)]))
+    }
+  }, 100)
   const lib = await import(bundle)
   const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
   const docs = objects.map(object => ({ object, origin: { file: 'bench.yaml', line: 1 } }))
   const byNs = new Map()
   for (const d of docs) byNs.set(d.object.metadata.namespace, [...(byNs.get(d.object.metadata.namespace) ?? []), d])
   for (const [namespace, list] of byNs) await lib.applyObjects(kc, list, { namespace })
+  const applyPeakMiB = { rss: process.resourceUsage().maxRSS / 1024, heapTotal: peak.heapTotal / 2 ** 20 }
   counting = true
   const stamps = {}
   const started = Date.now()
@@ -53,8 +69,12 @@ if (process.argv[2] === '--child') {
     ms: Date.now() - started,
     outcomes: outcomes.map(o => ({ resource: o.resource, state: o.verdict.state, reason: o.verdict.reason, message: o.verdict.message, durationMs: o.durationMs, at: stamps[o.resource] ?? started + o.durationMs })),
     requests: counts,
-    maxRssMiB: process.resourceUsage().maxRSS / 1024
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    peakMiB: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, v / 2 ** 20])),
+    spacesAtPeak: spaces,
+    applyPeakMiB
   }
+  clearInterval(sample)
   fs.writeFileSync(process.argv[4], JSON.stringify(result))
   process.exit(0)
 }
@@ -65,12 +85,14 @@ const kubectl = (args, input) => {
   if (input !== undefined) p.child.stdin.end(input)
   return p
 }
-const count = Number(process.argv[2] ?? 500)
+const count = Number(process.argv.slice(2).find(a => /^\d+$/.test(a)) ?? 500)
+const oursOnly = process.argv.includes('--ours-only')
 const id = `scale-${randomBytes(3).toString('hex')}`
 const namespaces = Array.from({ length: 10 }, (_, i) => `${id}-${i}`)
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
-// Bundle the TypeScript sources once (esbuild, as the action itself is built).
+// Bundle the TypeScript sources once, as the action itself is built (same plugins, minified).
 const { build } = await import('esbuild')
+const { builtinsByRequire, declarePure } = await import('../scripts/esbuild-plugins.mjs')
 await build({
   entryPoints: [path.join(repo, 'bench/rollout-lib.ts')],
   outfile: path.join(out, 'index.js'),
@@ -78,6 +100,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node24',
+  minify: true,
+  plugins: [builtinsByRequire, declarePure],
   // bundled CommonJS packages call require()
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   logLevel: 'warning'
@@ -126,7 +150,8 @@ async function child(objects, stallWindowMs) {
   const input = path.join(out, `in-${randomBytes(3).toString('hex')}.json`)
   const output = `${input}.out`
   fs.writeFileSync(input, JSON.stringify({ bundle, objects, targets: objects.map(target), stallWindowMs }))
-  const p = spawn(process.execPath, [import.meta.filename, '--child', input, output], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const flags = (process.env.KUBE_SHIP_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
+  const p = spawn(process.execPath, [...flags, import.meta.filename, '--child', input, output], { stdio: ['ignore', 'ignore', 'inherit'] })
   const code = await new Promise(r => p.on('exit', r))
   if (code !== 0) throw new Error(`wait process exited ${code}`)
   return JSON.parse(fs.readFileSync(output, 'utf8'))
@@ -192,7 +217,20 @@ try {
   console.log(`kube-ship: ${done.length}/${count} done, ${notDone.length} failed${notDone.length ? ` (${[...new Set(notDone.map(o => o.reason))].join(', ')}: ${notDone[0].message})` : ''}, wait ${(second.ms / 1000).toFixed(1)}s`)
   console.log(`  verdict after the cluster finished (independent kubectl watch; ${lag.length} finished during the wait, ${done.length - lag.length} during the apply): median ${fmt(pct(lag, 50))}, p99 ${fmt(pct(lag, 99))}, max ${fmt(Math.max(...lag))}`)
   console.log(`  wait requests: ${r.list} list, ${r.watch} watch, ${r.get} get, ${r.other} other (${namespaces.length} namespaces, 1 kind)`)
-  console.log(`  peak RSS of the waiting process (apply + wait): ${second.maxRssMiB.toFixed(0)} MiB`)
+  const m = second.peakMiB
+  console.log(`  peak RSS of the waiting process (apply + wait): ${second.maxRssMiB.toFixed(0)} MiB (peaks: V8 heap used ${m.heapUsed.toFixed(0)} of ${m.heapTotal.toFixed(0)} MiB, external ${m.external.toFixed(0)} MiB, array buffers ${m.arrayBuffers.toFixed(0)} MiB)`)
+  if (process.env.KUBE_SHIP_BENCH_SPACES)
+    console.log(`  V8 heap spaces at the RSS peak (MiB): ${JSON.stringify(second.spacesAtPeak)}; peaks by the end of the apply: RSS ${second.applyPeakMiB.rss.toFixed(0)} MiB, heap ${second.applyPeakMiB.heapTotal.toFixed(0)} MiB`)
+  if (!oursOnly) await againstKubectlAndLookalikes(all, second)
+} finally {
+  await kubectl(['delete', 'namespace', ...namespaces, '--wait=false']).catch(() => undefined)
+  if (nodes.length) await kubectl(['delete', 'node', ...nodes, '--wait=false']).catch(() => undefined)
+  fs.rmSync(out, { recursive: true, force: true })
+}
+process.exit(0)
+
+async function againstKubectlAndLookalikes(all, second) {
+  const r = second.requests
 
   // The same rollout waited the kubectl way: apply, then `kubectl rollout status` one by one.
   const v3 = all('v3')
@@ -234,9 +272,4 @@ try {
   ])
   for (const o of failures.outcomes)
     console.log(`real failure ${o.resource.split('/').pop()}: ${o.state} ${o.reason ?? ''}, verdict ${(o.durationMs / 1000).toFixed(1)}s after the apply`)
-} finally {
-  await kubectl(['delete', 'namespace', ...namespaces, '--wait=false']).catch(() => undefined)
-  if (nodes.length) await kubectl(['delete', 'node', ...nodes, '--wait=false']).catch(() => undefined)
-  fs.rmSync(out, { recursive: true, force: true })
 }
-process.exit(0)

@@ -181,26 +181,32 @@ describe('rollback restores every object the run changed', () => {
 describe('the dry run does not make applies chattier', () => {
   const fresh = suiteNamespaces()
 
-  it('25 objects: at most one dry run and one write each when new, one dry run each when unchanged', async () => {
+  it('25 objects: one dry run and one write each when new (nothing read: the dry run says they are new), one dry run each and a LIST per kind when unchanged', async () => {
     const kc = adminKc()
     const ns = await fresh('atomic-count')
     const objects = Array.from({ length: 25 }, (_, i) => (i % 5 === 0 ? service(`svc-${i}`) : configMap(`cm-${i}`, { i: String(i) })))
     const k = kube(kc)
     const send = k.send.bind(k)
     let requests = 0
+    let reads = 0
     k.send = ((...args: Parameters<typeof send>) => {
       requests++
+      if (args[0] === 'GET' && /\/(configmaps|services)\b/.test(args[1])) reads++
       return send(...args)
     }) as typeof k.send
     const created = await applyObjects(kc, documents(objects), { namespace: ns })
     expect(created.every(a => a.change === 'created')).toBe(true)
     const createRequests = requests
+    expect(reads).toBe(0)
     requests = 0
+    reads = 0
     const again = await applyObjects(kc, documents(objects), { namespace: ns })
     expect(again.every(a => a.change === 'unchanged')).toBe(true)
     // Discovery (2 groups at most), the namespace check and one LIST per kind come on top.
     expect(createRequests).toBeLessThanOrEqual(2 * 25 + 5)
     expect(requests).toBeLessThanOrEqual(25 + 3)
+    // what rollback needs of the existing objects: one LIST per kind
+    expect(reads).toBe(2)
     process.stdout.write(`apply of 25 objects: ${createRequests} requests (create), ${requests} (unchanged)\n`)
   })
 })

@@ -18,10 +18,9 @@ afterAll(async () => {
   if (madeNodes.length) await kubectl(['delete', 'node', ...madeNodes, '--ignore-not-found', '--wait=false'])
 })
 
-/** Kwok nodes holding at most `pods` pods each, tainted and labelled for one pool id. */
-async function pool(count: number, pods: number): Promise<string> {
-  const id = `ff-${randomBytes(3).toString('hex')}`
-  const nodes = Array.from({ length: count }, (_, i) => ({
+/** Kwok nodes holding at most `pods` pods each, tainted and labelled for one pool id (a new one unless given). */
+async function pool(count: number, pods: number, id = `ff-${randomBytes(3).toString('hex')}`, first = 0): Promise<string> {
+  const nodes = Array.from({ length: count }, (_, j) => first + j).map(i => ({
     apiVersion: 'v1',
     kind: 'Node',
     metadata: {
@@ -36,7 +35,7 @@ async function pool(count: number, pods: number): Promise<string> {
   await kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }) })
   await waitFor(`${count} pool nodes Ready`, async () => {
     const list = await kubectlJson(['get', 'nodes', '-l', `${POOL_KEY}=${id}`])
-    return list.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === count
+    return list.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === first + count
   })
   return id
 }
@@ -140,6 +139,86 @@ describe('fast-fail look-alikes end done', () => {
     expect(run.report.workloads.filter(w => !w.ok)).toEqual([])
     expect(run.report.workloads).toHaveLength(100)
     expect((await kubectlJson(['-n', ns, 'get', 'events', '--field-selector', 'reason=FailedScheduling'])).items.length).toBeGreaterThan(0)
+  })
+})
+
+/** Pods of the namespace the scheduler has marked Unschedulable (name, uid), once there are `n`. */
+async function unschedulablePods(ns: string, n = 1): Promise<{ name: string; uid: string }[]> {
+  let found: { name: string; uid: string }[] = []
+  await waitFor(`${n} Unschedulable pod(s) in ${ns}`, async () => {
+    const pods = (await kubectlJson(['-n', ns, 'get', 'pods'])).items as any[]
+    found = pods
+      .filter(p => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'))
+      .map(p => ({ name: p.metadata.name, uid: p.metadata.uid }))
+    return found.length >= n
+  })
+  return found
+}
+
+/** What cluster-autoscaler records on a pod it acted for (core/v1 Event, source cluster-autoscaler). */
+async function autoscalerSays(ns: string, pod: { name: string; uid: string }, reason: string, message: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+  const event = {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${pod.name}.${randomBytes(4).toString('hex')}`, namespace: ns },
+    involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: ns, name: pod.name, uid: pod.uid },
+    reason,
+    message,
+    type: reason === 'FailedScaleUp' ? 'Warning' : 'Normal',
+    source: { component: 'cluster-autoscaler' },
+    reportingComponent: 'cluster-autoscaler',
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1
+  }
+  await kubectl(['create', '-f', '-'], { input: JSON.stringify(event) })
+}
+
+describe('an autoscaler adding capacity is not a dead end', () => {
+  const kc = adminKc()
+  const fresh = suiteNamespaces()
+
+  it('a stalled surge whose pod triggered a scale-up waits for the new node and ends done', async () => {
+    const ns = await fresh('ff-scaleup')
+    const id = await pool(1, 1)
+    // One replica fills the only node and maxUnavailable rounds to 0: without a new node the
+    // surge pod never starts, so the stall rule (3s here) would fail it.
+    expect((await deploy(kc, ns, [deployment('web', 'v1', { replicas: 1, pool: id })])).report.status).toBe('succeeded')
+    await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-n', ns, '-f', '-'], { input: JSON.stringify(deployment('web', 'v2', { replicas: 1, pool: id })) })
+    const waiting = waitForWorkloads(kc, [target(ns, 'web')], { signal: AbortSignal.timeout(120_000), stallWindowMs: 3000, ...quiet })
+    // The autoscaler's part: it sees the pod, asks its node group to grow, and the node joins
+    // well after the stall window.
+    const [pod] = await unschedulablePods(ns)
+    await autoscalerSays(ns, pod, 'TriggeredScaleUp', `pod triggered scale-up: [{${id} 1->2 (max: 3)}]`)
+    await new Promise(r => setTimeout(r, 8000))
+    await pool(1, 1, id, 1)
+    const [outcome] = await waiting
+    expect(outcome.verdict).toEqual({ state: 'done', message: 'deployment "web" successfully rolled out' })
+    expect(await longestUnschedulable(ns)).toBeGreaterThan(3)
+  })
+
+  it('a pod no current node can hold, for which the autoscaler is adding one, ends done; a failed scale-up still fails it', async () => {
+    const ns = await fresh('ff-newpool')
+    const id = `ff-${randomBytes(3).toString('hex')}`
+    // The pool it selects does not exist yet: no node matches, the can-never-fit rule's case.
+    await kubectl(['apply', '--server-side', '--field-manager', 'kube-ship', '-n', ns, '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [deployment('web', 'v1', { replicas: 1, pool: id }), deployment('lost', 'v1', { replicas: 1, pool: `${id}-none` })] })
+    })
+    const pods = await unschedulablePods(ns, 2)
+    const web = pods.find(p => p.name.startsWith('web-'))!
+    const lost = pods.find(p => p.name.startsWith('lost-'))!
+    await autoscalerSays(ns, web, 'TriggeredScaleUp', `pod triggered scale-up: [{${id} 0->1 (max: 3)}]`)
+    await autoscalerSays(ns, lost, 'TriggeredScaleUp', `pod triggered scale-up: [{${id}-none 0->1 (max: 3)}]`)
+    const waiting = waitForWorkloads(kc, [target(ns, 'web'), target(ns, 'lost')], { signal: AbortSignal.timeout(120_000), stallWindowMs: 3000, ...quiet })
+    await new Promise(r => setTimeout(r, 5000))
+    // The one node group comes up; the other's growth fails (a quota, a stock-out).
+    await autoscalerSays(ns, lost, 'FailedScaleUp', `Node scale up in zones a associated with this pod failed: quota exceeded. Pod is at risk of not being scheduled.`)
+    await pool(1, 2, id)
+    const [ok, failed] = await waiting
+    expect(ok.verdict).toEqual({ state: 'done', message: 'deployment "web" successfully rolled out' })
+    expect(failed.verdict.state).toBe('failed')
+    expect(failed.verdict.message).toMatch(/^Unschedulable: no node can ever hold the pod: \d+ nodes? didn't match the pod's nodeSelector/)
   })
 })
 

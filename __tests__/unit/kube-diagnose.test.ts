@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { slimPod } from '../../src/kube/status/observe.js'
 import { CRASH_RESTARTS, formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
@@ -38,10 +39,13 @@ describe('podProblem', () => {
     ['unauthorized pulls will not', waitingIn('ErrImagePull', 'pull access denied, repository does not exist or may require authorization'), 'ErrImagePull']
   ])('%s', (_n, p, reason) => {
     expect(podProblem(p)?.reason).toBe(reason)
+    // what the wait caches of the pod says the same
+    expect(podProblem(slimPod(p))).toEqual(podProblem(p))
   })
 
   it('crash loop message says restarts and the last exit', () => {
     const p = pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] })
+    expect(podProblem(slimPod(p))).toEqual(podProblem(p))
     expect(podProblem(p)).toEqual({ reason: 'CrashLoopBackOff', message: 'container web keeps crashing: restarted 4 times (last exit code 1, Error)', container: 'web', restarted: true })
   })
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
 import {
   STALL_WINDOW_MS,
+  capacityComing,
   inFlight,
   neverFits,
   nodeRefusal,
@@ -10,7 +11,8 @@ import {
   scheduleProblem,
   schedulerSaysNeverFits
 } from '../../src/kube/fastfail.js'
-import { PodBook } from '../../src/kube/status/observe.js'
+import { PodBook, slimPod } from '../../src/kube/status/observe.js'
+import type { EventLike } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
@@ -125,6 +127,7 @@ describe('a pod that no node can ever hold', () => {
     ['no nodes known decides nothing', pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '64' } } }] }), [], undefined]
   ])('%s', (_n, pod, nodes, expected) => {
     const why = neverFits(pod, nodes)
+    expect(neverFits(slimPod(pod), nodes)).toBe(why)
     if (expected) expect(why).toMatch(expected)
     else expect(why).toBeUndefined()
   })
@@ -169,14 +172,32 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
       /^no node can ever hold the pod \(scheduler: 0\/3 nodes are available: 3 Insufficient memory/
     ],
     ['nodes not listed yet: no never-fit verdict from the message', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, progress: still }, undefined],
+    ['can never fit on today\'s nodes, but the autoscaler is adding one for it', big, { now: T0 + 1, nodes: [node('n1')], progress: still, capacityComing: true }, undefined],
+    ['stalled for the whole window, but the autoscaler is adding a node', pendingPod(), { now: T0 + STALL_WINDOW_MS * 2, nodes: [node('n1')], progress: still, capacityComing: true }, undefined],
     ['scheduled pods are not judged here', { ...pendingPod(), spec: { nodeName: 'n1', containers: [] } } as KubeObject, { now: T0 + 10 * STALL_WINDOW_MS, progress: still }, undefined]
   ])('%s', (_n, pod, facts, expected) => {
     const p = scheduleProblem(pod, facts)
+    expect(scheduleProblem(slimPod(pod), facts)).toEqual(p)
     if (expected) {
       expect(p?.reason).toBe('Unschedulable')
       expect(p?.message).toMatch(expected)
     } else expect(p).toBeUndefined()
   })
+})
+
+describe('capacityComing: the autoscaler\'s newest word on the pod', () => {
+  const ev = (reason: string, at: number, extra: Record<string, unknown> = {}): EventLike => ({ reason, lastTimestamp: new Date(T0 + at).toISOString().replace(/\.\d+Z$/, 'Z'), ...extra })
+  it.each<[string, EventLike[], boolean]>([
+    ['no autoscaler event', [ev('Unhealthy', 0)], false],
+    ['a scale-up triggered for it', [ev('TriggeredScaleUp', 0, { message: 'pod triggered scale-up: [{pool-a 1->2 (max: 10)}]' })], true],
+    ['triggered, then the scale-up failed', [ev('TriggeredScaleUp', 0), ev('FailedScaleUp', 20_000)], false],
+    ['no group would help, then a later loop found one', [ev('NotTriggerScaleUp', 0), ev('TriggeredScaleUp', 10_000)], true],
+    ['triggered, then no longer helping', [ev('TriggeredScaleUp', 0), ev('NotTriggerScaleUp', 10_000)], false],
+    ['the order the watch delivered them does not matter', [ev('FailedScaleUp', 20_000), ev('TriggeredScaleUp', 0)], false],
+    ['a failure in the same second answers that scale-up', [ev('TriggeredScaleUp', 5_000), ev('FailedScaleUp', 5_000)], false],
+    ['same second, failure listed first', [ev('FailedScaleUp', 5_000), ev('TriggeredScaleUp', 5_000)], false],
+    ['an event with only eventTime (events.k8s.io)', [{ reason: 'TriggeredScaleUp', eventTime: iso(T0) }], true]
+  ])('%s', (_n, events, expected) => expect(capacityComing(events)).toBe(expected))
 })
 
 describe('progress observations', () => {
@@ -232,6 +253,36 @@ describe('PodBook: each update judges only the pod it concerns', () => {
     expect(book.event('MODIFIED', ev('e1', 3), T0)?.problem.reason).toBe('ProbeFailure')
     // Events of an earlier pod with the same name do not count against the new one.
     expect(book.pod({ ...starting, metadata: { ...starting.metadata, uid: 'uid-new' } } as KubeObject, T0)).toBeUndefined()
+  })
+
+  it('a pod the autoscaler is adding a node for keeps waiting until the scale-up fails', () => {
+    const book = new PodBook(T0, 10_000)
+    book.setNodes([node('n1', { cpu: '1' })])
+    const big = pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '8' } } }] })
+    const ev = (name: string, reason: string, at: number) => ({
+      metadata: { name, namespace: 'apps', managedFields: [{ manager: 'cluster-autoscaler' }] },
+      involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'apps', uid: 'uid-web-1' },
+      source: { component: 'cluster-autoscaler' },
+      reason,
+      message: `${reason} for pod`,
+      lastTimestamp: iso(T0 + at)
+    })
+    expect(book.event('ADDED', ev('e1', 'TriggeredScaleUp', 0), T0)).toBeUndefined()
+    expect(book.pod(big, T0)).toBeUndefined()
+    expect(book.recheck(undefined, T0 + 60_000)).toEqual([])
+    // An event of an earlier pod of that name is not this pod's.
+    const other = { ...ev('e0', 'FailedScaleUp', 70_000), involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'apps', uid: 'uid-old' } }
+    expect(book.event('ADDED', other, T0 + 70_000)).toBeUndefined()
+    const failed = book.event('ADDED', ev('e2', 'FailedScaleUp', 80_000), T0 + 80_000)
+    expect(failed?.problem.message).toMatch(/^no node can ever hold the pod/)
+  })
+
+  it('keeps only the event fields the rules read', () => {
+    const book = new PodBook(T0)
+    book.pod(runningPod('web-1', false), T0)
+    const e = { metadata: { name: 'e', namespace: 'apps', managedFields: [{ manager: 'kubelet' }] }, involvedObject: { kind: 'Pod', name: 'web-1', uid: 'uid-web-1' }, reason: 'Unhealthy', message: 'probe', count: 1, source: { component: 'kubelet', host: 'n1' } }
+    book.event('ADDED', e, T0)
+    expect(JSON.stringify((book as unknown as { events: Map<string, Map<string, unknown>> }).events.get('apps/web-1')?.get('e'))).not.toMatch(/managedFields|kubelet/)
   })
 
   it('caches pods without managedFields or env', () => {

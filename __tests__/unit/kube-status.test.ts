@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import { evaluate, isWorkload, type State } from '../../src/kube/status/rules.js'
 import type { KubeObject } from '../../src/manifests/types.js'
+import { slimWorkload } from '../../src/kube/status/observe.js'
+import { progressKey } from '../../src/kube/fastfail.js'
 
 const obj = (apiVersion: string, kind: string, rest: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): KubeObject => ({
   apiVersion,
@@ -31,6 +33,8 @@ describe('Deployment (kubectl viewer)', () => {
     ['paused but complete is done', deploy({ replicas: 1, paused: true }, { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 }), 'done', /rolled out/]
   ])('%s', (_name, o, state, message) => {
     const v = evaluate(o)
+    // what the wait keeps of the object says the same
+    expect(evaluate(slimWorkload(o))).toEqual(v)
     expect(v.state).toBe(state)
     expect(v.message).toMatch(message)
   })
@@ -70,6 +74,8 @@ describe('StatefulSet (kubectl viewer)', () => {
     ]
   ])('%s', (_name, o, state, message) => {
     const v = evaluate(o)
+    // what the wait keeps of the object says the same
+    expect(evaluate(slimWorkload(o))).toEqual(v)
     expect(v.state).toBe(state)
     expect(v.message).toMatch(message)
   })
@@ -91,6 +97,8 @@ describe('DaemonSet (kubectl viewer)', () => {
     ['done', ds(undefined, { observedGeneration: 2, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 }), 'done', /successfully rolled out/]
   ])('%s', (_name, o, state, message) => {
     const v = evaluate(o)
+    // what the wait keeps of the object says the same
+    expect(evaluate(slimWorkload(o))).toEqual(v)
     expect(v.state).toBe(state)
     expect(v.message).toMatch(message)
   })
@@ -126,6 +134,7 @@ describe('other kinds (kstatus, Jobs wait for completion)', () => {
     ['ReplicaSet short of ready', obj('apps/v1', 'ReplicaSet', { spec: { replicas: 2 }, status: { fullyLabeledReplicas: 2, availableReplicas: 2, readyReplicas: 1 } }), 'waiting']
   ])('%s', (_name, o, state) => {
     expect(evaluate(o).state).toBe(state)
+    expect(evaluate(slimWorkload(o))).toEqual(evaluate(o))
   })
 
   it('an unschedulable bare pod waits: the pod watch judges scheduling against the rollout progress', () => {
@@ -150,5 +159,46 @@ describe('isWorkload', () => {
     ['example.com/v1', 'Deployment', false]
   ])('%s %s → %s', (apiVersion, kind, expected) => {
     expect(isWorkload({ apiVersion, kind })).toBe(expected)
+  })
+})
+
+describe('slimWorkload: what the wait keeps of a waited object', () => {
+  const full = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: 'web',
+      namespace: 'apps',
+      uid: 'u1',
+      generation: 3,
+      annotations: { 'deployment.kubernetes.io/revision': '3', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"x"}', team: 'a' },
+      managedFields: [{ manager: 'kube-ship', fieldsV1: { 'f:spec': {} } }]
+    },
+    spec: {
+      replicas: 3,
+      paused: false,
+      strategy: { type: 'RollingUpdate' },
+      selector: { matchLabels: { app: 'web' } },
+      template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'i', env: [{ name: 'TOKEN', value: 'secret' }] }] } }
+    },
+    status: { observedGeneration: 3, replicas: 4, updatedReplicas: 2, readyReplicas: 3, availableReplicas: 3, conditions: [{ type: 'Progressing', status: 'True' }] }
+  } as unknown as KubeObject
+  it('drops the pod template, managedFields and the last-applied copy; keeps what the rules and the owner match read', () => {
+    const slim = slimWorkload(full)
+    expect(JSON.stringify(slim)).not.toMatch(/managedFields|last-applied|template|secret/)
+    expect(slim.metadata).toEqual({ name: 'web', namespace: 'apps', uid: 'u1', generation: 3, annotations: { 'deployment.kubernetes.io/revision': '3', team: 'a' } })
+    expect(evaluate(slim)).toEqual(evaluate(full))
+    expect(progressKey(slim)).toBe(progressKey(full))
+    expect((slim as { status?: unknown }).status).toEqual((full as { status?: unknown }).status)
+    // the object it came from is left as it was
+    expect(JSON.stringify(full)).toMatch(/managedFields/)
+  })
+  it.each([
+    ['StatefulSet', { replicas: 2, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } }, template: {}, volumeClaimTemplates: [{}] }, { observedGeneration: 1, readyReplicas: 2, updatedReplicas: 1 }],
+    ['DaemonSet', { updateStrategy: { type: 'OnDelete' }, template: {} }, {}]
+  ])('%s keeps its strategy and counts', (kind, spec, status) => {
+    const o = { apiVersion: 'apps/v1', kind, metadata: { name: 'x', generation: 1 }, spec, status } as unknown as KubeObject
+    expect(evaluate(slimWorkload(o))).toEqual(evaluate(o))
+    expect(Object.keys((slimWorkload(o) as unknown as { spec: object }).spec)).not.toContain('template')
   })
 })

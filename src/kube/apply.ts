@@ -4,11 +4,13 @@
 // all answer in the dry run, so a refused run changes nothing.
 //
 // Decisions:
-// - Cost: the live objects are captured with one LIST per kind and namespace (one GET when only
-//   one object of that kind is there), not a GET per object; together with the dry run's answer
-//   that tells created / configured / unchanged, and a document whose dry run equals the live
-//   object is not written again. A deploy of 200 new objects costs about as many requests as
-//   before (dry run + write instead of GET + write); an unchanged one about half.
+// - Cost: the dry run's answer tells which objects exist (201: it would create it); only those
+//   are captured, with one LIST per kind and namespace (one GET when only one object of that
+//   kind is there), after their dry run and before any write. With the captured object the
+//   dry run's answer tells created / configured / unchanged, and a document whose dry run
+//   equals the live object is not written again. A deploy of 200 new objects costs the dry
+//   runs and the writes and reads nothing; an unchanged one costs the dry runs and a LIST per
+//   kind.
 // - Field manager `kube-ship`; the first attempt is not forced, so a conflict with another
 //   manager (kubectl edit, an HPA, an earlier client-side apply) is seen and named in a warning;
 //   then the apply is repeated with force. The manifests in the repository are the desired state
@@ -167,17 +169,18 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
 
   if (opts.dryRun) {
     const plans = await prepare(k, manifests, fallback, journal, signal)
-    return mapLimit(plans, CONCURRENCY, async p => {
-      if (p.planned) return { ...applied(p, p.object), change: 'created' as Change }
+    await mapLimit(plans, CONCURRENCY, async p => {
+      if (p.planned) return
       try {
         p.dry = await patch(k, p, { dryRun: true, signal, onConflict: say(p) })
       } catch (err) {
         // A dry run cannot go into a namespace that a real run would create first: show it as new.
-        if (!p.entry.before && err instanceof ApiError && err.code === 404) return { ...applied(p, p.object), change: 'created' as Change }
+        if (err instanceof ApiError && err.code === 404) return
         throw failure(err, context(p))
       }
-      return { ...applied(p, p.dry.body), change: dryChange(p) }
     })
+    await capture(k, plans.filter(p => p.dry), signal)
+    return plans.map(p => (p.dry ? { ...applied(p, p.dry.body), change: dryChange(p) } : { ...applied(p, p.object), change: 'created' as Change }))
   }
 
   // The namespaces created earlier in this run (the lock's) belong to this journal: a refused
@@ -192,6 +195,7 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
     // documents (and CRDs) are dry-run first, then the missing namespaces are created (and recorded).
     const of = (phase: Phase) => plans.filter(p => p.phase === phase)
     await dryRunAll(k, [...of('namespace'), ...of('crd')], signal, say)
+    await capture(k, [...of('namespace'), ...of('crd')], signal)
     const declared = new Set(of('namespace').map(p => p.object.metadata.name))
     created = of('namespace').filter(p => p.entry.readable && !p.entry.before)
     await mapLimit(created, CONCURRENCY, async p => {
@@ -202,6 +206,7 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
     for (const ns of targets) if (!declared.has(ns)) await ensureNamespace(k, ns, signal, journal)
     // 3. The dry run of everything else, before the first real write of it.
     await dryRunAll(k, of('rest').filter(p => !p.planned), signal, say)
+    await capture(k, of('rest').filter(p => !p.planned), signal)
   } catch (err) {
     await removeNamespaces(k, journal)
     throw err
@@ -223,12 +228,12 @@ export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: 
   return results
 }
 
-/** 1. No request changes anything yet: every kind (an unknown kind fails here), then the live objects. */
+/** 1. No request changes anything yet: every kind is looked up (an unknown kind fails here). */
 async function prepare(k: Kube, manifests: Manifest[], fallback: string, journal: Journal, signal?: AbortSignal): Promise<Plan[]> {
   const planned = kindsDefinedBy(manifests.filter(m => phaseOf(m.object) === 'crd').map(m => m.object))
+  signal?.throwIfAborted()
   const plans = await mapLimit(manifests, CONCURRENCY, m => plan(k, m, fallback, planned))
   for (const p of plans) journal.entries.push(p.entry)
-  await capture(k, plans.filter(p => !p.planned), signal)
   return plans
 }
 
@@ -284,13 +289,16 @@ async function settlePlanned(k: Kube, p: Plan, fallback: string): Promise<void> 
 }
 
 /**
- * Reads the live objects the documents name: one LIST per kind and namespace, a GET when the
- * documents name one object there (a Role may grant get without list). What cannot be read
- * (403) is marked unreadable; the apply still goes ahead.
+ * Reads the live objects, after their dry run and before any real write of them: a dry run that
+ * answered 201 says the object does not exist, so only those answered 200 are read, with one
+ * LIST per kind and namespace, a GET when one object is there (a Role may grant get without
+ * list). A deploy of new objects reads nothing. What cannot be read (403) is marked
+ * unreadable; the apply still goes ahead.
  */
 async function capture(k: Kube, plans: Plan[], signal?: AbortSignal): Promise<void> {
   const groups = new Map<string, Plan[]>()
   for (const p of plans) {
+    if (!p.dry || p.dry.code === 201) continue
     const key = `${p.object.apiVersion}|${p.object.kind}|${p.object.metadata.namespace ?? ''}`
     groups.set(key, [...(groups.get(key) ?? []), p])
   }

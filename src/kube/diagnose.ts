@@ -58,7 +58,7 @@ export interface EventLike {
   lastTimestamp?: string
   eventTime?: string
   metadata?: { creationTimestamp?: string }
-  involvedObject?: { kind?: string; name?: string }
+  involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string }
 }
 
 /** Probe failures repeated this often mean the probe (or the app behind it) is broken. */
@@ -74,18 +74,19 @@ export function probeProblem(events: EventLike[], pod?: KubeObject): PodProblem 
   const unhealthy = events.filter(e => e.reason === 'Unhealthy')
   const count = unhealthy.reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0)
   if (count < PROBE_FAILURES) return undefined
-  const last = [...unhealthy].sort((a, b) => when(a) - when(b)).pop()
+  const last = [...unhealthy].sort((a, b) => eventTime(a) - eventTime(b)).pop()
   return { reason: 'ProbeFailure', message: `probe failed ${count} times: ${last?.message ?? ''}`.trim() }
 }
 
-function when(e: EventLike): number {
+/** Pure: when an event last happened (ms), 0 when it says nothing. */
+export function eventTime(e: EventLike): number {
   return Date.parse(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? '') || 0
 }
 
 /** Pure: the newest events as one line each, oldest first. */
 export function formatEvents(events: EventLike[], max = 5): string[] {
   return [...events]
-    .sort((a, b) => when(a) - when(b))
+    .sort((a, b) => eventTime(a) - eventTime(b))
     .slice(-max)
     .map(e => {
       const n = e.series?.count ?? e.count

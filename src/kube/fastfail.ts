@@ -4,7 +4,7 @@
 // Ready, nothing old went away and nothing is still starting, for a whole window. A surge pod
 // waiting for the capacity the rollout is about to free is neither, so it keeps waiting.
 import type { KubeObject } from '../manifests/types.js'
-import type { PodProblem } from './diagnose.js'
+import { type EventLike, type PodProblem, eventTime } from './diagnose.js'
 
 /** How long a rollout may show no progress at all before an Unschedulable pod fails it. */
 export const STALL_WINDOW_MS = 120_000
@@ -181,12 +181,38 @@ export interface ScheduleFacts {
   nodes?: KubeObject[] | 'unreadable'
   progress: RolloutProgress
   windowMs?: number
+  /** an autoscaler is adding capacity for this pod (capacityComing) */
+  capacityComing?: boolean
+}
+
+// cluster-autoscaler's words on a pod it looked at: it asked a node group to grow for it, or it
+// found no group that would help (NotTriggerScaleUp) or the growth failed (FailedScaleUp).
+const SCALE_UP = 'TriggeredScaleUp'
+const NO_SCALE_UP = new Set(['NotTriggerScaleUp', 'FailedScaleUp'])
+
+/** The component whose pod events say capacity is coming (events are watched by this source). */
+export const AUTOSCALER = 'cluster-autoscaler'
+
+/**
+ * Pure: an autoscaler's newest word on the pod is that a node is being added for it. A node
+ * that does not exist yet can hold a pod no current node can, so neither "can never fit" nor a
+ * stall is a verdict then; the progress deadline and the run's timeout still bound the wait. At
+ * the same second, a failure or refusal wins (it answers that scale-up).
+ */
+export function capacityComing(events: EventLike[]): boolean {
+  let last: EventLike | undefined
+  for (const e of events) {
+    if (e.reason !== SCALE_UP && !NO_SCALE_UP.has(e.reason ?? '')) continue
+    const d = eventTime(e) - (last ? eventTime(last) : -Infinity)
+    if (d > 0 || (d === 0 && NO_SCALE_UP.has(e.reason!))) last = e
+  }
+  return last?.reason === SCALE_UP
 }
 
 /** Pure: the problem an Unschedulable pod means for its rollout, or undefined to keep waiting. */
 export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProblem | undefined {
   const u = unschedulable(pod)
-  if (!u) return undefined
+  if (!u || facts.capacityComing) return undefined
   const never =
     facts.nodes === 'unreadable' ? (schedulerSaysNeverFits(u.message) ? 'no node can ever hold the pod' : undefined) : facts.nodes ? neverFits(pod, facts.nodes) : undefined
   if (never) return { reason: 'Unschedulable', message: `${never} (scheduler: ${u.message})` }

@@ -2,9 +2,10 @@
 // costs only the pod it concerns: a pod update or an event re-judges that one pod; a workload
 // update re-judges only the pods already suspected (a problem not attributable yet, or a pod
 // waiting to be scheduled). No I/O here: the watch feeds it and acts on what it answers.
+import { isDeepStrictEqual } from 'node:util'
 import type { KubeObject } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
-import { becameReady, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
+import { becameReady, capacityComing, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
 
 export interface Judged {
   pod: KubeObject
@@ -13,16 +14,66 @@ export interface Judged {
 
 const key = (ns: string | undefined, name: string): string => `${ns ?? ''}/${name}`
 
-/** The parts of a pod the rules read; the rest (managedFields, env, volumes) is dropped to keep the cache small. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+
+/** Pure: metadata without what no rule reads and what weighs most (managedFields, kubectl's last-applied copy). */
+function slimMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
+  const { managedFields: _m, ...metadata } = m as KubeObject['metadata'] & { managedFields?: unknown }
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _l, ...annotations } = metadata.annotations
+    metadata.annotations = annotations
+  }
+  return metadata
+}
+
+/**
+ * Pure: a waited object as the wait keeps it. The rules (rules.ts, fastfail.progressKey, the
+ * pod owner match) read metadata, the spec's counts and strategy, and the status; a workload's
+ * pod template (and a StatefulSet's claim templates, a CronJob's job template) only weighs.
+ */
+export function slimWorkload(o: KubeObject): KubeObject {
+  const { spec, ...rest } = o as KubeObject & { spec?: Record<string, unknown> }
+  const out: KubeObject & { spec?: Record<string, unknown> } = { ...rest, metadata: slimMetadata(o.metadata) }
+  if (spec) {
+    const { template: _t, volumeClaimTemplates: _v, jobTemplate: _j, ...kept } = spec
+    out.spec = kept
+  }
+  return out
+}
+
+/**
+ * The parts of a pod the rules read (diagnose.podProblem, probeProblem, the fastfail rules, the
+ * owner match); the rest (managedFields, env, volumes, IPs, timestamps of running states) is
+ * dropped. Each cached version outlives a few collections, so its size is what makes V8 grow
+ * its young generation under a stream of pod updates.
+ */
 export function slimPod(pod: KubeObject): KubeObject {
-  const { managedFields: _m, ...metadata } = pod.metadata as KubeObject['metadata'] & { managedFields?: unknown }
+  const m = pod.metadata as KubeObject['metadata'] & { ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; deletionTimestamp?: string; creationTimestamp?: string; uid?: string }
   const spec = ((pod as { spec?: Record<string, any> }).spec ?? {}) as Record<string, any>
+  const status = ((pod as { status?: Record<string, any> }).status ?? {}) as Record<string, any>
   const containers = (list?: any[]) =>
     list?.map(c => ({ name: c.name, image: c.image, restartPolicy: c.restartPolicy, resources: c.resources?.requests ? { requests: c.resources.requests } : undefined }))
+  const terminated = (t: any) => (t ? { reason: t.reason, exitCode: t.exitCode } : undefined)
+  const statuses = (list?: any[]) =>
+    list?.map(c => ({
+      name: c.name,
+      image: c.image,
+      restartCount: c.restartCount,
+      state: { waiting: c.state?.waiting ? { reason: c.state.waiting.reason, message: c.state.waiting.message } : undefined, terminated: terminated(c.state?.terminated) },
+      lastState: c.lastState?.terminated ? { terminated: terminated(c.lastState.terminated) } : undefined
+    }))
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      creationTimestamp: m.creationTimestamp,
+      deletionTimestamp: m.deletionTimestamp,
+      labels: m.labels,
+      ownerReferences: m.ownerReferences?.filter(r => r.controller).map(r => ({ kind: r.kind, name: r.name, uid: r.uid, controller: true }))
+    },
     spec: {
       nodeName: spec.nodeName,
       nodeSelector: spec.nodeSelector,
@@ -32,8 +83,28 @@ export function slimPod(pod: KubeObject): KubeObject {
       containers: containers(spec.containers),
       initContainers: containers(spec.initContainers)
     },
-    status: (pod as { status?: unknown }).status
+    status: {
+      phase: status.phase,
+      conditions: status.conditions?.map((c: any) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message, lastTransitionTime: c.lastTransitionTime })),
+      containerStatuses: statuses(status.containerStatuses),
+      initContainerStatuses: statuses(status.initContainerStatuses)
+    }
   } as KubeObject
+}
+
+/** The parts of an event the probe and autoscaler rules read (and formatEvents shows). */
+export function slimEvent(e: EventLike): EventLike {
+  return {
+    type: e.type,
+    reason: e.reason,
+    message: e.message,
+    count: e.count,
+    series: e.series?.count !== undefined ? { count: e.series.count } : undefined,
+    lastTimestamp: e.lastTimestamp,
+    eventTime: e.eventTime,
+    metadata: { creationTimestamp: e.metadata?.creationTimestamp },
+    involvedObject: { uid: e.involvedObject?.uid }
+  }
 }
 
 /** The parts of a node the fit rule reads. */
@@ -81,9 +152,11 @@ export class PodBook {
 
   /** A pod was listed, added or changed: its verdict, if it has a problem. */
   pod(raw: KubeObject, now: number): Judged | undefined {
-    const pod = slimPod(raw)
-    const k = key(pod.metadata.namespace, pod.metadata.name)
+    const slim = slimPod(raw)
+    const k = key(slim.metadata.namespace, slim.metadata.name)
     const before = this.pods.get(k)
+    // An update that changed nothing the rules read keeps the cached version (nothing new survives).
+    const pod = before && isDeepStrictEqual(before, slim) ? before : slim
     if (before && before.metadata.uid !== pod.metadata.uid) this.events.delete(k)
     if (becameReady(before, pod)) this.lastProgressAt = now
     this.pods.set(k, pod)
@@ -106,10 +179,10 @@ export class PodBook {
   event(type: string, e: EventLike & { metadata?: { name?: string; namespace?: string } }, now: number): Judged | undefined {
     const name = e.involvedObject?.name
     if (!name) return undefined
-    const k = key(e.metadata?.namespace ?? (e.involvedObject as { namespace?: string } | undefined)?.namespace, name)
+    const k = key(e.metadata?.namespace ?? e.involvedObject?.namespace, name)
     const mine = this.events.get(k) ?? new Map<string, EventLike>()
     if (type === 'DELETED') mine.delete(e.metadata?.name ?? '')
-    else mine.set(e.metadata?.name ?? String(mine.size), e)
+    else mine.set(e.metadata?.name ?? String(mine.size), slimEvent(e))
     this.events.set(k, mine)
     return this.judge(k, now)
   }
@@ -139,13 +212,17 @@ export class PodBook {
   private judge(k: string, now: number): Judged | undefined {
     const pod = this.pods.get(k)
     if (!pod) return undefined
-    const events = [...(this.events.get(k)?.values() ?? [])].filter(
-      e => !(e as { involvedObject?: { uid?: string } }).involvedObject?.uid || (e as { involvedObject?: { uid?: string } }).involvedObject?.uid === pod.metadata.uid
-    )
+    const events = [...(this.events.get(k)?.values() ?? [])].filter(e => !e.involvedObject?.uid || e.involvedObject.uid === pod.metadata.uid)
     const problem =
       podProblem(pod) ??
       probeProblem(events, pod) ??
-      scheduleProblem(pod, { now, nodes: this.nodes, progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 }, windowMs: this.windowMs })
+      scheduleProblem(pod, {
+        now,
+        nodes: this.nodes,
+        progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 },
+        windowMs: this.windowMs,
+        capacityComing: capacityComing(events)
+      })
     if (problem || unschedulable(pod)) this.suspects.add(k)
     else this.suspects.delete(k)
     return problem ? { pod, problem } : undefined

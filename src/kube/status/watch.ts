@@ -5,7 +5,7 @@
 // retry, not the verdict. While workloads wait, one pod watch per namespace looks for pods of
 // the new revision that cannot start, and ends that workload's wait early with a diagnostic.
 import * as core from '@actions/core'
-import { Watch, type KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
 import { CancelledError, DeadlineError, DeployError, describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
@@ -13,8 +13,8 @@ import { type Kube, classify, isTransient, kube } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
 import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor } from '../diagnose.js'
-import { progressKey } from '../fastfail.js'
-import { type Judged, PodBook } from './observe.js'
+import { AUTOSCALER, progressKey } from '../fastfail.js'
+import { type Judged, PodBook, slimWorkload } from './observe.js'
 import { sleep } from '../pool.js'
 import { type Verdict, evaluate } from './rules.js'
 
@@ -155,7 +155,7 @@ async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update
     },
     onList(items) {
       // Items of a List carry no apiVersion/kind; the rules need them.
-      const seen = new Map(items.map(i => [i.metadata.name, { ...i, apiVersion: first.apiVersion, kind: first.kind }]))
+      const seen = new Map(items.map(i => [i.metadata.name, slimWorkload({ ...i, apiVersion: first.apiVersion, kind: first.kind })]))
       for (const t of group) {
         if (t.outcome) continue
         const o = seen.get(t.target.name)
@@ -168,7 +168,7 @@ async function watchGroup(k: Kube, group: Tracked[], signal: AbortSignal, update
       if (!t || t.outcome) return
       // kubectl refuses to follow a deleted (maybe re-created) object.
       if (type === 'DELETED') finish(t, { state: 'failed', reason: 'Deleted', message: 'object has been deleted' })
-      else update(t, obj)
+      else update(t, slimWorkload(obj))
     }
   })
 }
@@ -225,27 +225,30 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
     while (!signal.aborted && !h.finished()) {
       const started = Date.now()
       let status: { code?: number; message?: string } | undefined
-      const res = await watchOnce(k.kc, path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
+      const res = await k.watch(path, { resourceVersion: rv, allowWatchBookmarks: true, fieldSelector }, signal, (type, obj) => {
         if (type === 'ERROR') {
           status = obj as { code?: number; message?: string }
-          return 'relist'
+          return 'stop'
         }
         if (obj?.metadata?.resourceVersion) rv = String(obj.metadata.resourceVersion)
         if (type !== 'BOOKMARK') h.onEvent(type, obj)
-        return undefined
+        // Done (the object went, every workload has its verdict): end the stream now, not when the server does.
+        return h.finished() ? 'stop' : undefined
       })
-      if (signal.aborted) return
-      if (res.relist) {
+      if (signal.aborted || h.finished()) return
+      if (res.stopped) {
         if (permanentWatchCode(status?.code)) return gone(status!.code!, status!.message)
         // 410 Gone is the normal "too old": re-list now; any other ERROR waits a backoff step.
         if (status?.code !== 410) await pause(new Error(`watch ERROR ${status?.code ?? ''} ${status?.message ?? ''}`))
         break
       }
       if (res.err) {
-        const code = (res.err as { statusCode?: number }).statusCode
-        if (code === 403 || code === 401) throw failure(new ApiError(code, undefined, 'GET', path), { verb: 'watch', ...h.what })
-        if (permanentWatchCode(code)) return gone(code!)
-        // client-node ends a watch quiet for 30s with a TimeoutError: resume, nothing is lost.
+        const code = res.err instanceof ApiError ? res.err.code : undefined
+        if (code === 403 || code === 401) throw failure(res.err, { verb: 'watch', ...h.what })
+        if (permanentWatchCode(code)) return gone(code!, (res.err as ApiError).status.message)
+        // The version asked for is too old to watch from: re-list now.
+        if (code === 410) break
+        // A watch silent past its server timeout ends with a TimeoutError: resume, nothing is lost.
         if ((res.err as Error).name === 'TimeoutError') continue
         await pause(res.err)
         break
@@ -258,44 +261,6 @@ export async function listWatch(k: Kube, path: string, fieldSelector: string | u
 
 function isStreamError(err: unknown): boolean {
   return err instanceof Error && !(err instanceof ApiError)
-}
-
-/** One watch request; resolves when the stream ends, the handler asks to re-list, or the signal aborts. */
-function watchOnce(
-  kc: KubeConfig,
-  path: string,
-  query: Record<string, string | number | boolean | undefined>,
-  signal: AbortSignal,
-  onEvent: (type: string, obj: KubeObject) => 'relist' | undefined
-): Promise<{ err?: unknown; relist?: boolean }> {
-  return new Promise(resolve => {
-    let settled = false
-    let controller: AbortController | undefined
-    const settle = (r: { err?: unknown; relist?: boolean }): void => {
-      if (settled) return
-      settled = true
-      signal.removeEventListener('abort', onAbort)
-      controller?.abort()
-      resolve(r)
-    }
-    const onAbort = (): void => settle({})
-    signal.addEventListener('abort', onAbort, { once: true })
-    new Watch(kc)
-      .watch(
-        path,
-        query,
-        (type: string, obj: KubeObject) => {
-          if (settled) return
-          if (onEvent(type, obj) === 'relist') settle({ relist: true })
-        },
-        (err: unknown) => settle({ err: err ?? undefined })
-      )
-      .then(c => {
-        controller = c
-        if (settled) c.abort()
-      })
-      .catch(err => settle({ err }))
-  })
 }
 
 /**
@@ -341,15 +306,17 @@ class PodWatch {
         onList: items => items.forEach(p => act(this.book.pod(p, Date.now()))),
         onEvent: (type, pod) => (type === 'DELETED' ? this.book.podDeleted(pod, Date.now()) : act(this.book.pod(pod, Date.now())))
       })
-      // Failing probes show only as events: watched, so a wait costs the same however long it lasts.
-      const events = listWatch(this.k, `${base}/events`, 'involvedObject.kind=Pod,reason=Unhealthy', this.signal, {
-        what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
-        finished,
-        onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
-        onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
-        // An identity that may not read events loses only the probe rule, not the wait.
-      }).catch(() => undefined)
-      return [pods, events]
+      // Failing probes, and an autoscaler adding a node for a pod, show only as events: watched,
+      // so a wait costs the same however long it lasts. An identity that may not read events
+      // loses only those rules, not the wait.
+      const events = (fieldSelector: string): Promise<void> =>
+        listWatch(this.k, `${base}/events`, fieldSelector, this.signal, {
+          what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
+          finished,
+          onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
+          onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
+        }).catch(() => undefined)
+      return [pods, events('involvedObject.kind=Pod,reason=Unhealthy'), events(`involvedObject.kind=Pod,source=${AUTOSCALER}`)]
     })
     // The stall rule depends on time passing: a clock re-judges the pods waiting to be scheduled.
     const clock = setInterval(() => {
@@ -433,7 +400,13 @@ class PodWatch {
   private async replicaSet(ns: string, name: string, signal: AbortSignal): Promise<KubeObject | undefined> {
     const key = `${ns}/${name}`
     if (!this.replicaSets.has(key) || !this.replicaSets.get(key)?.metadata.annotations)
-      this.replicaSets.set(key, await this.k.get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, name }, signal).catch(() => undefined))
+      this.replicaSets.set(
+        key,
+        await this.k
+          .get({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns, name }, signal)
+          .then(rs => rs && slimWorkload(rs))
+          .catch(() => undefined)
+      )
     return this.replicaSets.get(key)
   }
 
