@@ -1,6 +1,8 @@
-// The pipeline: inputs → image → manifests → deliver → rollout (strategy) → report.
-// Each stage runs in its own log group; whatever happens, the lock is released, the report is
-// published and the outputs are written.
+// The pipeline: inputs → image (build, verify) → manifests (kustomize | plain | chart) → lock →
+// deliver (diff, or hooks + the strategy's plan: apply, wait, gates, rollback) → write-back →
+// report. Each stage runs in its own log group and records facts; status.ts decides the status
+// once, at the end. Whatever happens, the lock is released, the report is published and the
+// outputs are written.
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
@@ -11,7 +13,6 @@ import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
 import type { BuildContext } from './image/build.js'
 import type { ManifestsResult } from './manifests/index.js'
-import type { HookEvent } from './manifests/chart.js'
 import type { LockHandle } from './kube/lock.js'
 import { previewManifests, resolvePreview, withPreview, type Preview } from './preview/index.js'
 import type { ReportContext, ReportSession } from './report/index.js'
@@ -23,7 +24,7 @@ import { type DeployReport, newReport } from './report/model.js'
 // its first docker command never loads the Kubernetes client, YAML or Octokit (see
 // bench/cold-start.mjs).
 
-/** Stages of the run, as a deadline error names them. */
+/** Stages of the run, as a deadline error names them (deliver is 'rollout' to people). */
 type Stage = 'image' | 'manifests' | 'lock' | 'rollout' | 'write-back' | 'cleanup'
 
 export async function run(): Promise<void> {
@@ -108,31 +109,13 @@ export async function run(): Promise<void> {
     const applySet = s.prune ? await (await import('./kube/prune.js')).openApplySet(kc, { environment: report.environment, namespace, documents, write: s.mode === 'deploy', allow: s.pruneAllow, signal }) : undefined
 
     stage = 'rollout'
-    // Chart hooks: pre-* before the release is applied, post-* once it rolled out.
-    const hooks = async (when: 'pre' | 'post'): Promise<void> => {
-      if (!rendered.hooks.length || !rendered.chart) return
-      const event: HookEvent = `${when}-${rendered.chart.upgrade ? 'upgrade' : 'install'}`
-      if (s.mode !== 'deploy') return core.info(`${event} hooks are not run in mode ${s.mode}`)
-      const { runHooks } = await import('./kube/hooks.js')
-      await core.group(`Hooks (${event})`, () =>
-        runHooks(kc, rendered.hooks, event, { namespace, signal, onDiagnostic: d => report.diagnostics.push(d), onRecord: r => report.chart?.hooks.push(r) })
-      )
-    }
-    await hooks('pre')
-    const ctx = {
-      kc,
-      settings: s,
-      documents: applySet?.documents ?? documents,
-      report,
-      signal,
-      cancelled: cancel.signal,
-      deferRollback: (undo: (signal: AbortSignal) => Promise<void>) => void (deferred = undo)
-    }
-    if (s.mode === 'diff' || s.strategy === 'rolling') await (await import('./strategies/rolling.js')).runRolling(ctx)
-    else if (s.strategy === 'canary') await (await import('./strategies/canary.js')).runCanary(ctx)
-    else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
-    facts.delivered = s.mode === 'deploy'
-    await hooks('post')
+    const { deliver } = await import('./deliver/index.js')
+    const release = rendered.chart && { hooks: rendered.hooks, upgrade: rendered.chart.upgrade }
+    const plan = await deliver(
+      { kc, settings: s, documents: applySet?.documents ?? documents, report, signal, cancelled: cancel.signal, namespace, release, deferRollback: undo => void (deferred = undo) },
+      facts
+    )
+    if (plan !== s.strategy && plan !== 'diff') core.info(`Delivered with the ${plan} plan (strategy ${s.strategy})`)
     // Only after the rollout and health gates passed (a failed or rolled-back run threw above).
     if (applySet) await core.group('Prune', () => applySet.prune(report, signal))
 
@@ -149,7 +132,6 @@ export async function run(): Promise<void> {
     facts.completed = true
   } catch (err) {
     facts.failed = true
-    facts.rolledBack = report.status === 'rolled-back'
     report.error = errorLine(err, [cancel.signal, lock?.handle.lost, deadline?.signal])
     // Formatting a stack is work; only step debug logging shows it (mapped to src/, see index.ts).
     if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack)
