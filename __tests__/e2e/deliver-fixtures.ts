@@ -9,7 +9,7 @@ import { readSettings, type Settings } from '../../src/inputs.js'
 import { loadKubeConfig } from '../../src/kube/client.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { type DeployReport, newReport } from '../../src/report/model.js'
-import { deliver } from '../../src/deliver/index.js'
+import { deliver, type Plan } from '../../src/deliver/index.js'
 import { decideStatus } from '../../src/status.js'
 import { SIM_LABEL, type SimBehavior, stack } from './stack.js'
 
@@ -98,6 +98,8 @@ export function settings(inputs: Record<string, string> = {}): Settings {
 
 export interface Deployed {
   report: DeployReport
+  /** the plan deliver ran (canary falls back to rolling); undefined when it failed */
+  plan?: Plan
   /** the one line a failed run prints, undefined on success */
   error?: string
   thrown?: unknown
@@ -110,13 +112,14 @@ export async function deploy(kc: KubeConfig, namespace: string, objects: KubeObj
   const docs = (objects as (KubeObject | Manifest)[]).every(o => 'origin' in o) ? (objects as Manifest[]) : documents(objects as KubeObject[])
   const facts = { delivered: false, rolledBack: false }
   let thrown: unknown
+  let plan: Plan | undefined
   try {
-    await deliver({ kc, settings: s, documents: docs, report, signal: AbortSignal.timeout(s.timeoutMs), namespace }, facts)
+    plan = await deliver({ kc, settings: s, documents: docs, report, signal: AbortSignal.timeout(s.timeoutMs), namespace }, facts)
   } catch (err) {
     thrown = err
   }
   report.status = decideStatus({ mode: s.mode, completed: thrown === undefined, failed: thrown !== undefined, cancelled: false, ...facts }).status
-  if (thrown === undefined) return { report }
+  if (thrown === undefined) return { report, plan }
   expect(thrown).toBeInstanceOf(DeployError)
   return { report, error: describeError(thrown), thrown }
 }

@@ -5,26 +5,12 @@
 // with falls back to the rolling plan here, where the run can see and say so.
 // Deliver records the facts the run's status is decided from (src/status.ts); it decides none.
 import * as core from '@actions/core'
-import type { KubeConfig } from '@kubernetes/client-node'
-import type { Settings } from '../inputs.js'
 import type { Hook, HookEvent } from '../manifests/chart.js'
-import type { Manifest } from '../manifests/types.js'
-import type { DeployReport } from '../report/model.js'
+import type { RollingContext } from '../strategies/rolling.js'
 import { type RunFacts, undidEverything } from '../status.js'
 import { showDiff } from './diff.js'
 
-export interface DeliverContext {
-  kc: KubeConfig
-  settings: Settings
-  /** rendered, pinned documents with their file:line */
-  documents: Manifest[]
-  report: DeployReport
-  /** the run's one deadline and cancellation (and the lock's loss) */
-  signal: AbortSignal
-  /** aborts when the job is cancelled (part of signal too) */
-  cancelled?: AbortSignal
-  /** on cancel, hands the rollback to the caller, which reports first and rolls back after */
-  deferRollback?: (undo: (signal: AbortSignal) => Promise<void>) => void
+export interface DeliverContext extends RollingContext {
   /** the chart's hooks, when the manifests came from a chart */
   release?: { hooks: Hook[]; upgrade: boolean }
   /** the namespace objects without one go to */

@@ -12,7 +12,7 @@ import type { Manifest } from '../manifests/types.js'
 import type { DeployReport, WorkloadResult } from '../report/model.js'
 import { probeHealth } from '../health/http.js'
 import { type Applied, applyObjects, newJournal, toResourceEntries } from '../kube/apply.js'
-import { kube } from '../kube/client.js'
+import { clientFor } from '../kube/client.js'
 import { capturesOf, hasChanges, previousImage, rollbackRun } from '../kube/rollback.js'
 import { evaluate, isWorkload } from '../kube/status/rules.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from '../kube/status/watch.js'
@@ -43,14 +43,14 @@ export function waitTargets(applied: Applied[]): WaitTarget[] {
     .map(a => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, namespace: a.object.metadata.namespace, name: a.object.metadata.name }))
 }
 
-export function toWorkloadResult(o: WaitOutcome): WorkloadResult {
+export function toWorkloadResult(outcome: WaitOutcome): WorkloadResult {
   return {
-    kind: o.target.kind,
-    namespace: o.target.namespace ?? '',
-    name: o.target.name,
-    ok: o.verdict.state === 'done',
-    message: o.verdict.message,
-    durationMs: o.durationMs
+    kind: outcome.target.kind,
+    namespace: outcome.target.namespace ?? '',
+    name: outcome.target.name,
+    ok: outcome.verdict.state === 'done',
+    message: outcome.verdict.message,
+    durationMs: outcome.durationMs
   }
 }
 
@@ -64,7 +64,7 @@ export async function waitForCrds(kc: KubeConfig, crds: Applied[], signal?: Abor
 
 export async function runRolling(ctx: RollingContext): Promise<void> {
   const { kc, settings, documents, report, signal } = ctx
-  const namespace = settings.namespace || kube(kc).contextNamespace
+  const namespace = settings.namespace || clientFor(kc).contextNamespace
   report.namespace ??= namespace
 
   const journal = newJournal()
