@@ -5,7 +5,9 @@
 //   - peak RSS of that run;
 //   - the same run with step debug logging on (RUNNER_DEBUG=1: stack traces mapped to src/);
 //   - the same run with the runner's GITHUB_* context set (no token, so no request leaves), which
-//     loads the report's GitHub code as a job on a runner does.
+//     loads the report's GitHub code as a job on a runner does;
+//   - the post step with nothing saved (the main step released its lock and finished its
+//     GitHub Deployment): time to exit and peak RSS.
 // A `docker` on PATH that records the time and exits 1 stands in for the real CLI, so only the
 // action's own work is measured. Medians over N runs of each. Linux: peak RSS from /usr/bin/time.
 //   scripts/node24 bench/cold-start.mjs [runs=15] [dist=dist]
@@ -54,6 +56,7 @@ const bare = []
 const action = []
 const debug = []
 const runner = []
+const post = []
 measure(['-e', '0']) // warm the page cache for both
 measure([path.join(dist, 'index.js')])
 for (let i = 0; i < runs; i++) {
@@ -63,6 +66,7 @@ for (let i = 0; i < runs; i++) {
   action.push(run)
   debug.push(measure([path.join(dist, 'index.js')], { RUNNER_DEBUG: '1' }))
   runner.push(measure([path.join(dist, 'index.js')], runnerEnv))
+  post.push(measure([path.join(dist, 'index.js')], { ...runnerEnv, STATE_isPost: 'true' }))
 }
 fs.rmSync(dir, { recursive: true, force: true })
 
@@ -80,3 +84,4 @@ console.log(`  action, first docker command:   ${firstMs.toFixed(0)} ms = ${(fir
 console.log(`  action, exit after it failed:   ${m(action, 'exit').toFixed(0)} ms, peak RSS ${m(action, 'rss').toFixed(0)} MiB`)
 console.log(`  same with RUNNER_DEBUG=1:       first docker ${m(debug, 'first').toFixed(0)} ms, exit ${m(debug, 'exit').toFixed(0)} ms, peak RSS ${m(debug, 'rss').toFixed(0)} MiB`)
 console.log(`  same with GITHUB_* context set:   first docker ${m(runner, 'first').toFixed(0)} ms, exit ${m(runner, 'exit').toFixed(0)} ms, peak RSS ${m(runner, 'rss').toFixed(0)} MiB`)
+console.log(`  post step, no saved state:      exit ${m(post, 'exit').toFixed(0)} ms = ${(m(post, 'exit') / bareMs).toFixed(1)}x bare node, peak RSS ${m(post, 'rss').toFixed(0)} MiB`)

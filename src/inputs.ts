@@ -421,14 +421,19 @@ export function parseMetricCheck(line: string): MetricCheck {
   return { query: m[1], op: m[2] as MetricCheck['op'], threshold: Number(m[3]) }
 }
 
+/** The chart inputs, as manifests/chart.ts renders them. */
 export interface ChartSettings {
+  /** a local chart directory, oci://host/path/name, or a chart name in `repo` */
   chart: string
   version?: string
+  /** chart repository URL (`helm --repo`) */
   repo?: string
-  /** values files, later ones win */
+  /** values files, in order (later wins) */
   values: string[]
+  /** KEY=VALUE lines for --set and --set-string */
   set: string[]
   setString: string[]
+  /** release name; default the chart's name */
   release?: string
   username?: string
   password?: string

@@ -1,17 +1,18 @@
-// The pipeline: inputs → image → manifests → deliver → rollout (strategy) → report.
-// Each stage runs in its own log group; whatever happens, the lock is released, the report is
-// published and the outputs are written.
+// The pipeline: inputs → image (build, verify) → manifests (kustomize | plain | chart) → lock →
+// deliver (diff, or hooks + the strategy's plan: apply, wait, gates, rollback) → write-back →
+// report. Each stage runs in its own log group and records facts; status.ts decides the status
+// once, at the end. Whatever happens, the lock is released, the report is published and the
+// outputs are written.
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { CancelledError, DeadlineError, DeployError, describeError } from './errors.js'
 import { decideStatus } from './status.js'
-import { DEPLOYMENT_STATE } from './report/deployments.js'
+import { state } from './state.js'
 import { readSettings, type Settings } from './inputs.js'
 import { prepareImage, type ImageResult } from './image/index.js'
 import type { BuildContext } from './image/build.js'
 import type { ManifestsResult } from './manifests/index.js'
-import type { HookEvent } from './manifests/chart.js'
 import type { LockHandle } from './kube/lock.js'
 import { previewManifests, resolvePreview, withPreview, type Preview } from './preview/index.js'
 import type { ReportContext, ReportSession } from './report/index.js'
@@ -23,10 +24,10 @@ import { type DeployReport, newReport } from './report/model.js'
 // its first docker command never loads the Kubernetes client, YAML or Octokit (see
 // bench/cold-start.mjs).
 
-/** Stages of the run, as a deadline error names them. */
+/** Stages of the run, as a deadline error names them (deliver is 'rollout' to people). */
 type Stage = 'image' | 'manifests' | 'lock' | 'rollout' | 'write-back' | 'cleanup'
 
-export async function run(): Promise<void> {
+export async function runPipeline(): Promise<void> {
   const report = newReport({ environment: core.getInput('environment') || 'production', mode: 'deploy', strategy: 'rolling' })
   report.commit = process.env.GITHUB_SHA
   const gh = await githubContext()
@@ -43,43 +44,43 @@ export async function run(): Promise<void> {
   let deferred: ((signal: AbortSignal) => Promise<void>) | undefined
   let stage: Stage = 'image'
   try {
-    const s = readSettings()
-    Object.assign(report, { environment: s.environment, mode: s.mode, strategy: s.strategy, url: s.environmentUrl })
-    reportCtx = gh ? { settings: s, github: gh } : undefined
-    const preview = s.preview ? applyPreview(s, report, gh) : undefined
+    const settings = readSettings()
+    Object.assign(report, { environment: settings.environment, mode: settings.mode, strategy: settings.strategy, url: settings.environmentUrl })
+    reportCtx = gh ? { settings, github: gh } : undefined
+    const preview = settings.preview ? applyPreview(settings, report, gh) : undefined
 
-    if (s.mode === 'cleanup') {
+    if (settings.mode === 'cleanup') {
       stage = 'cleanup'
-      deadline = new Deadline(s.timeoutMs, () => stage)
-      await cleanup(s, report, preview, AbortSignal.any([deadline.signal, cancel.signal]))
+      deadline = new Deadline(settings.timeoutMs, () => stage)
+      await cleanup(settings, report, preview, AbortSignal.any([deadline.signal, cancel.signal]))
       facts.completed = true
       return
     }
     // A write-back bound to fail (no work tree, branch or token) fails the run before the deploy.
-    if (s.mode === 'deploy' && s.writeBack !== 'none') await (await import('./gitops/writeback.js')).checkWriteBack(await writeBackTarget(s))
+    if (settings.mode === 'deploy' && settings.writeBack !== 'none') await (await import('./gitops/writeback.js')).checkWriteBack(await writeBackTarget(settings))
 
     // The build honours cancellation: buildx (or cosign) is stopped, and the run reports.
-    const image = await untilAborted(core.group('Image', () => prepareImage(s, buildContext(gh), report, cancel.signal)), cancel.signal)
-    if (!s.kustomize.length && !s.manifests.length && !s.chart) {
-      if (s.mode !== 'deploy' || s.strategy !== 'rolling') throw new DeployError(`mode ${s.mode} with strategy ${s.strategy} needs manifests`, { input: 'kustomize' })
-      core.info(`No kustomize or manifests input: the image is ${s.push ? 'pushed' : 'built'} and nothing is deployed`)
+    const image = await untilAborted(core.group('Image', () => prepareImage(settings, buildContext(gh), report, cancel.signal)), cancel.signal)
+    if (!settings.kustomize.length && !settings.manifests.length && !settings.chart) {
+      if (settings.mode !== 'deploy' || settings.strategy !== 'rolling') throw new DeployError(`mode ${settings.mode} with strategy ${settings.strategy} needs manifests`, { input: 'kustomize' })
+      core.info(`No kustomize or manifests input: the image is ${settings.push ? 'pushed' : 'built'} and nothing is deployed`)
       facts.completed = true
       return
     }
 
     // The deadline covers everything after the build: a slow build must not eat the rollout's time.
     stage = 'manifests'
-    deadline = new Deadline(s.timeoutMs, () => stage)
+    deadline = new Deadline(settings.timeoutMs, () => stage)
     const signals = [deadline.signal, cancel.signal]
     let signal = AbortSignal.any(signals)
     if (reportCtx) {
       session = await (await import('./report/index.js')).beginReport(report.environment, reportCtx, report.url)
-      if (session.deployment) core.saveState(DEPLOYMENT_STATE, JSON.stringify(session.deployment))
+      if (session.deployment) state.saveDeployment(session.deployment)
     }
 
     const { renderManifests } = await import('./manifests/index.js')
     // A chart renders against the cluster: its capabilities, and install or upgrade.
-    const rendered = await core.group('Manifests', async () => renderManifests(s, image, s.chart ? { chart: await chartCluster(s, signal) } : {}))
+    const rendered = await core.group('Manifests', async () => renderManifests(settings, image, settings.chart ? { chart: await chartCluster(settings, signal) } : {}))
     if (rendered.chart) report.chart = { ...rendered.chart, hooks: [] }
     report.pinned = rendered.pinned
     report.warnings.push(...rendered.warnings)
@@ -87,59 +88,41 @@ export async function run(): Promise<void> {
     // Secret values are masked in the log before anything can echo one
     ;(await import('./kube/diff.js')).registerSecretValues(documents.map(d => d.object))
 
-    const { kube, loadKubeConfig } = await import('./kube/client.js')
-    const kc = loadKubeConfig(s)
-    const namespace = s.namespace || kube(kc).contextNamespace
+    const { clientFor, loadKubeConfig } = await import('./kube/client.js')
+    const kc = loadKubeConfig(settings)
+    const namespace = settings.namespace || clientFor(kc).contextNamespace
     report.namespace = namespace
     if (preview) await (await import('./preview/confine.js')).confinePreview(kc, documents, preview)
 
-    if (s.mode === 'deploy' && s.lock) {
+    if (settings.mode === 'deploy' && settings.lock) {
       stage = 'lock'
       // The Lease lives in the target namespace, which a first deploy has yet to create.
-      await (await import('./kube/apply.js')).ensureNamespace(kube(kc), namespace, signal)
+      await (await import('./kube/apply.js')).ensureNamespace(clientFor(kc), namespace, signal)
       const { acquireLock } = await import('./kube/lock.js')
-      const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(s.timeoutMs / 2, 300_000), signal }))
+      const handle = await core.group('Lock', () => acquireLock(kc, { environment: report.environment, namespace, waitMs: Math.min(settings.timeoutMs / 2, 300_000), signal }))
       lock = { kc, handle }
       // A run that can no longer prove it holds the lock stops before its next write.
       if (handle.lost) signal = AbortSignal.any([...signals, handle.lost])
     }
 
     // Prune's ApplySet: the parent records every group-kind before a member is applied; members are labelled.
-    const applySet = s.prune ? await (await import('./kube/prune.js')).openApplySet(kc, { environment: report.environment, namespace, documents, write: s.mode === 'deploy', allow: s.pruneAllow, signal }) : undefined
+    const applySet = settings.prune ? await (await import('./kube/prune.js')).openApplySet(kc, { environment: report.environment, namespace, documents, write: settings.mode === 'deploy', allow: settings.pruneAllow, signal }) : undefined
 
     stage = 'rollout'
-    // Chart hooks: pre-* before the release is applied, post-* once it rolled out.
-    const hooks = async (when: 'pre' | 'post'): Promise<void> => {
-      if (!rendered.hooks.length || !rendered.chart) return
-      const event: HookEvent = `${when}-${rendered.chart.upgrade ? 'upgrade' : 'install'}`
-      if (s.mode !== 'deploy') return core.info(`${event} hooks are not run in mode ${s.mode}`)
-      const { runHooks } = await import('./kube/hooks.js')
-      await core.group(`Hooks (${event})`, () =>
-        runHooks(kc, rendered.hooks, event, { namespace, signal, onDiagnostic: d => report.diagnostics.push(d), onRecord: r => report.chart?.hooks.push(r) })
-      )
-    }
-    await hooks('pre')
-    const ctx = {
-      kc,
-      settings: s,
-      documents: applySet?.documents ?? documents,
-      report,
-      signal,
-      cancelled: cancel.signal,
-      deferRollback: (undo: (signal: AbortSignal) => Promise<void>) => void (deferred = undo)
-    }
-    if (s.mode === 'diff' || s.strategy === 'rolling') await (await import('./strategies/rolling.js')).runRolling(ctx)
-    else if (s.strategy === 'canary') await (await import('./strategies/canary.js')).runCanary(ctx)
-    else await (await import('./strategies/blue-green.js')).runBlueGreen(ctx)
-    facts.delivered = s.mode === 'deploy'
-    await hooks('post')
+    const { deliver } = await import('./deliver/index.js')
+    const release = rendered.chart && { hooks: rendered.hooks, upgrade: rendered.chart.upgrade }
+    const plan = await deliver(
+      { kc, settings, documents: applySet?.documents ?? documents, report, signal, cancelled: cancel.signal, namespace, release, deferRollback: undo => void (deferred = undo) },
+      facts
+    )
+    if (plan !== settings.strategy && plan !== 'diff') core.info(`Delivered with the ${plan} plan (strategy ${settings.strategy})`)
     // Only after the rollout and health gates passed (a failed or rolled-back run threw above).
     if (applySet) await core.group('Prune', () => applySet.prune(report, signal))
 
     stage = 'write-back'
-    if (s.mode === 'deploy' && s.writeBack !== 'none' && image) {
+    if (settings.mode === 'deploy' && settings.writeBack !== 'none' && image) {
       try {
-        await core.group('Write-back', () => gitWriteBack(s, image, rendered, report))
+        await core.group('Write-back', () => gitWriteBack(settings, image, rendered, report))
       } catch (err) {
         // The rollout was good: the cluster runs the new version, and the job says write-back failed.
         const why = err instanceof DeployError && err.place.input === 'write-back' ? err.message : describeError(err)
@@ -149,7 +132,6 @@ export async function run(): Promise<void> {
     facts.completed = true
   } catch (err) {
     facts.failed = true
-    facts.rolledBack = report.status === 'rolled-back'
     report.error = errorLine(err, [cancel.signal, lock?.handle.lost, deadline?.signal])
     // Formatting a stack is work; only step debug logging shows it (mapped to src/, see index.ts).
     if (core.isDebug() && err instanceof Error && err.stack) core.debug(err.stack)
@@ -165,8 +147,8 @@ export async function run(): Promise<void> {
     report.endedAt = new Date().toISOString()
     // Cancelled: the runner kills the job ~10 s after its SIGINT, so the report goes out first.
     const published = reportCtx ? await (await import('./report/index.js')).publishReport(report, reportCtx, session) : (await writeSummary(renderReport(report, { limit: SUMMARY_LIMIT })), undefined)
-    if (published?.deploymentId !== undefined || !session.deployment) core.saveState(DEPLOYMENT_STATE, '')
-    else core.saveState(DEPLOYMENT_STATE, JSON.stringify({ ...session.deployment, state: decision.deployment, description: report.error ?? report.status }))
+    if (published?.deploymentId !== undefined || !session.deployment) state.saveDeployment(undefined)
+    else state.saveDeployment({ ...session.deployment, state: decision.deployment, description: report.error ?? report.status })
     setOutputs(report)
     if (deferred) await core.group('Rollback', () => deferred!(AbortSignal.timeout(60_000))).catch(err => core.warning(`rollback after cancel: ${describeError(err)}`))
     if (lock) await (await import('./kube/lock.js')).releaseLock(lock.kc, lock.handle)
@@ -205,9 +187,9 @@ class Deadline {
 }
 
 function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000)
-  if (s < 120) return `${s}s`
-  return s % 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s / 60}m`
+  const seconds = Math.round(ms / 1000)
+  if (seconds < 120) return `${seconds}s`
+  return seconds % 60 ? `${Math.floor(seconds / 60)}m${seconds % 60}s` : `${seconds / 60}m`
 }
 
 /** Resolves as work does, or rejects with the signal's reason as soon as it aborts. */
@@ -221,35 +203,35 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** What rendering a chart reads from the cluster before anything is applied. */
-async function chartCluster(s: Settings, signal: AbortSignal) {
-  const { kube, loadKubeConfig } = await import('./kube/client.js')
+async function chartCluster(settings: Settings, signal: AbortSignal) {
+  const { clientFor, loadKubeConfig } = await import('./kube/client.js')
   const { anyExists, clusterCapabilities } = await import('./kube/capabilities.js')
-  const kc = loadKubeConfig(s)
-  const namespace = s.namespace || kube(kc).contextNamespace
+  const kc = loadKubeConfig(settings)
+  const namespace = settings.namespace || clientFor(kc).contextNamespace
   return { namespace, capabilities: await clusterCapabilities(kc, signal), exists: (docs: ManifestsResult['documents']) => anyExists(kc, docs, namespace, signal) }
 }
 
 /** A preview deploy: the PR's own namespace, environment and URL replace the configured ones. */
-function applyPreview(s: Settings, report: DeployReport, gh: GitHubContext | undefined): Preview {
+function applyPreview(settings: Settings, report: DeployReport, gh: GitHubContext | undefined): Preview {
   if (!gh) throw new DeployError('a preview needs the GitHub event of a pull request (GITHUB_REPOSITORY and GITHUB_EVENT_PATH are not set)', { input: 'preview' })
-  const preview = resolvePreview(s, gh)
-  Object.assign(s, withPreview(s, preview))
+  const preview = resolvePreview(settings, gh)
+  Object.assign(settings, withPreview(settings, preview))
   Object.assign(report, { environment: preview.environment, namespace: preview.namespace, url: preview.url })
   return preview
 }
 
-async function cleanup(s: Settings, report: DeployReport, preview: Preview | undefined, signal: AbortSignal): Promise<void> {
+async function cleanup(settings: Settings, report: DeployReport, preview: Preview | undefined, signal: AbortSignal): Promise<void> {
   if (!preview) throw new DeployError('mode cleanup removes a PR preview environment and needs preview: true', { input: 'mode' })
-  const kc = (await import('./kube/client.js')).loadKubeConfig(s)
+  const kc = (await import('./kube/client.js')).loadKubeConfig(settings)
   const { runCleanup } = await import('./preview/cleanup.js')
   const result = await core.group('Cleanup', () => runCleanup(kc, preview, report, { signal }))
   core.info(result.deleted ? `Deleted namespace ${result.namespace}` : `Namespace ${result.namespace} was already gone`)
 }
 
 /** Commits (or proposes) the patched overlays, so git says what runs. */
-async function gitWriteBack(s: Settings, image: ImageResult, rendered: ManifestsResult, report: DeployReport): Promise<void> {
+async function gitWriteBack(settings: Settings, image: ImageResult, rendered: ManifestsResult, report: DeployReport): Promise<void> {
   if (!rendered.overlays.length) return core.info('Write-back: no overlay changed')
-  const target = await writeBackTarget(s)
+  const target = await writeBackTarget(settings)
   const { writeBack } = await import('./gitops/writeback.js')
   const { setImage } = await import('./manifests/kustomize.js')
   const result = await writeBack({
@@ -264,12 +246,12 @@ async function gitWriteBack(s: Settings, image: ImageResult, rendered: Manifests
 }
 
 /** Where write-back goes: the checkout, and for pull-request mode the repository and token. */
-async function writeBackTarget(s: Settings): Promise<Pick<import('./gitops/writeback.js').WriteBackOptions, 'mode' | 'repoDir' | 'github'>> {
+async function writeBackTarget(settings: Settings): Promise<Pick<import('./gitops/writeback.js').WriteBackOptions, 'mode' | 'repoDir' | 'github'>> {
   const gh = await githubContext()
   return {
-    mode: s.writeBack as 'commit' | 'pull-request',
+    mode: settings.writeBack as 'commit' | 'pull-request',
     repoDir: process.env.GITHUB_WORKSPACE ?? process.cwd(),
-    github: s.writeBack === 'pull-request' && gh && s.githubToken ? { octokit: (await import('./report/octokit.js')).githubClient(s.githubToken), ...gh.repo } : undefined
+    github: settings.writeBack === 'pull-request' && gh && settings.githubToken ? { octokit: (await import('./report/octokit.js')).githubClient(settings.githubToken), ...gh.repo } : undefined
   }
 }
 

@@ -1,7 +1,7 @@
 // The one place that decides how a run ended: the `status` output, the report's headline and the
 // GitHub Deployment's final state all come from decideStatus. Stages record facts (they failed
 // and rolled back, the new version serves); main collects them and asks once, at the end.
-import type { RunStatus } from './report/model.js'
+import type { RollbackRecord, RunStatus } from './report/model.js'
 
 export type DeploymentState = 'success' | 'failure' | 'inactive'
 
@@ -36,4 +36,9 @@ export function decideStatus(f: RunFacts): Decision {
   if (f.mode === 'diff') return { status: 'diff', deployment: 'success', jobFails: false }
   if (f.mode === 'cleanup') return { status: 'cleaned-up', deployment: 'inactive', jobFails: false }
   return { status: 'succeeded', deployment: 'success', jobFails: false }
+}
+
+/** Pure: a failure's rollback undid the run when it restored something and failed nowhere. */
+export function undidEverything(records: Pick<RollbackRecord, 'action'>[]): boolean {
+  return records.length > 0 && records.every(r => r.action !== 'failed')
 }

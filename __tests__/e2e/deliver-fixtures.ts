@@ -1,6 +1,7 @@
 // Objects and runners shared by the deliver/rollout e2e tests: small workloads of every kind,
-// Settings read the way the action reads its inputs, and one call that runs the rolling stage
-// against the local control plane and hands back the report and the error line.
+// Settings read the way the action reads its inputs, and one call that runs the deliver stage
+// against the local control plane, decides the status as the pipeline does, and hands back the
+// report and the error line.
 import { expect } from '@jest/globals'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../../src/errors.js'
@@ -8,7 +9,8 @@ import { readSettings, type Settings } from '../../src/inputs.js'
 import { loadKubeConfig } from '../../src/kube/client.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { type DeployReport, newReport } from '../../src/report/model.js'
-import { runRolling } from '../../src/strategies/rolling.js'
+import { deliver, type Plan } from '../../src/deliver/index.js'
+import { decideStatus } from '../../src/status.js'
 import { SIM_LABEL, type SimBehavior, stack } from './stack.js'
 
 export const image = (tag: string): string => `${stack().registry}/e2e/web:${tag}`
@@ -96,21 +98,28 @@ export function settings(inputs: Record<string, string> = {}): Settings {
 
 export interface Deployed {
   report: DeployReport
+  /** the plan deliver ran (canary falls back to rolling); undefined when it failed */
+  plan?: Plan
   /** the one line a failed run prints, undefined on success */
   error?: string
   thrown?: unknown
 }
 
-/** Runs the rolling stage like the pipeline does, with the `timeout` input as the one deadline. */
+/** Runs the deliver stage like the pipeline does, with the `timeout` input as the one deadline. */
 export async function deploy(kc: KubeConfig, namespace: string, objects: KubeObject[] | Manifest[], inputs: Record<string, string> = {}): Promise<Deployed> {
   const s = settings({ namespace, timeout: '120s', ...inputs })
   const report = newReport({ environment: 'e2e', mode: s.mode, strategy: 'rolling' })
   const docs = (objects as (KubeObject | Manifest)[]).every(o => 'origin' in o) ? (objects as Manifest[]) : documents(objects as KubeObject[])
+  const facts = { delivered: false, rolledBack: false }
+  let thrown: unknown
+  let plan: Plan | undefined
   try {
-    await runRolling({ kc, settings: s, documents: docs, report, signal: AbortSignal.timeout(s.timeoutMs) })
-    return { report }
+    plan = await deliver({ kc, settings: s, documents: docs, report, signal: AbortSignal.timeout(s.timeoutMs), namespace }, facts)
   } catch (err) {
-    expect(err).toBeInstanceOf(DeployError)
-    return { report, error: describeError(err), thrown: err }
+    thrown = err
   }
+  report.status = decideStatus({ mode: s.mode, completed: thrown === undefined, failed: thrown !== undefined, cancelled: false, ...facts }).status
+  if (thrown === undefined) return { report, plan }
+  expect(thrown).toBeInstanceOf(DeployError)
+  return { report, error: describeError(thrown), thrown }
 }

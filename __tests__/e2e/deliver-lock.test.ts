@@ -5,7 +5,8 @@
 // nothing beyond the documented Role; what the Role does not grant fails with one line.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import { acquireLock, LOCK_STATE, lockName, microTime, releaseLock } from '../../src/kube/lock.js'
+import { acquireLock, lockName, microTime, releaseLock } from '../../src/kube/lock.js'
+import { STATE_KEYS } from '../../src/state.js'
 import { DeployError } from '../../src/errors.js'
 import { configMap, deploy, deployment, documents, image, job, restrictedKc, service } from './deliver-fixtures.js'
 import { kubectl, kubectlJson, kubectlResult, stack, waitFor } from './stack.js'
@@ -79,11 +80,11 @@ describe('deploy lock (restricted kubeconfig)', () => {
       lock.stop?.()
     }
     // The post step releases from the state the main step saved.
-    process.env[`STATE_${LOCK_STATE}`] = JSON.stringify({ namespace: ns, name: lockName(env), holder: 'rescuer' })
+    process.env[`STATE_${STATE_KEYS.lock}`] = JSON.stringify({ namespace: ns, name: lockName(env), holder: 'rescuer' })
     try {
       expect(await releaseLock(kc)).toBe(true)
     } finally {
-      delete process.env[`STATE_${LOCK_STATE}`]
+      delete process.env[`STATE_${STATE_KEYS.lock}`]
     }
     expect((await leases(env)).code).not.toBe(0)
   })

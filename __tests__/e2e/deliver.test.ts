@@ -150,6 +150,29 @@ describe('deliver: apply and wait', () => {
     })
   })
 
+  describe('strategy canary with nothing to compare with', () => {
+    const digest = `sha256:${'c'.repeat(64)}`
+    const canary = () => ({ strategy: 'canary', image: `${stack().registry}/e2e/web`, digest, 'canary-steps': '50:1s' })
+
+    it('a first deploy goes out with the rolling plan and says so; a failing one is rolled back as rolling rolls back', async () => {
+      const ns = await freshNamespace('deliver-fallback')
+      created.push(ns)
+      const first = await deploy(kc, ns, [deployment('web', `v1@${digest}`)], canary())
+      expect(first.error).toBeUndefined()
+      expect(first.plan).toBe('rolling')
+      expect(first.report.status).toBe('succeeded')
+      expect(first.report.warnings).toContain(`canary skipped: Deployment ${ns}/web is new, deployed directly`)
+      expect(await kubectl(['-n', ns, 'get', 'deployment', 'web', '-o', 'jsonpath={.spec.template.spec.containers[0].image}'])).toBe(image(`v1@${digest}`))
+
+      const bad = await deploy(kc, ns, [deployment('other', `v1@${digest}`, { behavior: 'crashloop' })], canary())
+      expect(bad.error).toMatch(new RegExp(`^Deployment/${ns}/other: `))
+      expect(bad.report.warnings).toContain(`canary skipped: Deployment ${ns}/other is new, deployed directly`)
+      expect(bad.report.rollback.map(r => `${r.resource}=${r.action}`)).toEqual([`Deployment/${ns}/other=deleted`])
+      expect(bad.report.status).toBe('rolled-back')
+      expect((await kubectlResult(['-n', ns, 'get', 'deployment', 'other'])).code).not.toBe(0)
+    })
+  })
+
   describe('mode diff', () => {
     it('shows the server-side dry-run diff and changes nothing', async () => {
       const ns = await freshNamespace('deliver-diff')

@@ -118,7 +118,7 @@ export async function runPipeline(inputs: Record<string, string>, opts: { cwd: s
   const exitCode = process.exitCode
   let code: number
   try {
-    const { run: main } = await import('../../src/main.js')
+    const { runPipeline: main } = await import('../../src/main.js')
     await main()
     code = process.exitCode === 1 ? 1 : 0
   } finally {

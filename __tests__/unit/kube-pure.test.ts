@@ -1,3 +1,4 @@
+import { isPodReady } from '../../src/manifests/pods.js'
 import { describe, expect, it } from '@jest/globals'
 import { changeOf, checkDocuments, conflictSummary, type Journal, type JournalEntry, kindsDefinedBy, phaseOf, sameObject, withNamespace } from '../../src/kube/apply.js'
 import { mapLimit } from '../../src/kube/pool.js'
@@ -298,4 +299,13 @@ describe('undo of a failed run, from its journal', () => {
     ['key order does not matter', o('v1', 'ConfigMap', 'c', { data: { a: '1', b: '2' } }), o('v1', 'ConfigMap', 'c', { data: { b: '2', a: '1' } }), true],
     ['a changed value does', o('v1', 'ConfigMap', 'c', { data: { a: '1' } }), o('v1', 'ConfigMap', 'c', { data: { a: '2' } }), false]
   ])('sameObject: %s', (_n, live, answer, expected) => expect(sameObject(live, answer)).toBe(expected))
+})
+
+describe('isPodReady', () => {
+  it.each<[string, object, boolean]>([
+    ['Ready True', { status: { conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }] } }, true],
+    ['Ready False', { status: { conditions: [{ type: 'Ready', status: 'False' }] } }, false],
+    ['no Ready condition', { status: { conditions: [{ type: 'PodScheduled', status: 'True' }] } }, false],
+    ['no status yet', {}, false]
+  ])('%s', (_name, pod, want) => expect(isPodReady(pod)).toBe(want))
 })

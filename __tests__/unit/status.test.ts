@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { decideStatus, type Decision, type RunFacts } from '../../src/status.js'
+import { decideStatus, type Decision, type RunFacts, undidEverything } from '../../src/status.js'
 
 const base: RunFacts = { mode: 'deploy', completed: false, failed: false, cancelled: false, delivered: false, rolledBack: false }
 
@@ -20,4 +20,12 @@ describe('decideStatus', () => {
     ['cleanup', { mode: 'cleanup', completed: true }, { status: 'cleaned-up', deployment: 'inactive', jobFails: false }],
     ['cleanup cancelled', { mode: 'cleanup', cancelled: true, failed: true }, { status: 'cancelled', deployment: 'failure', jobFails: true }]
   ])('%s', (_name, facts, want) => expect(decideStatus({ ...base, ...facts })).toEqual(want))
+})
+
+describe('undidEverything', () => {
+  it.each<[string, { action: 'restored' | 'deleted' | 'failed' }[], boolean]>([
+    ['nothing restored', [], false],
+    ['every object restored or removed', [{ action: 'restored' }, { action: 'deleted' }], true],
+    ['one object could not be restored', [{ action: 'restored' }, { action: 'failed' }], false]
+  ])('%s', (_name, records, want) => expect(undidEverything(records)).toBe(want))
 })

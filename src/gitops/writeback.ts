@@ -8,11 +8,11 @@
 // someone pushed in between, the remote is fetched again and the edit re-applied on the new tip
 // — a rebase that cannot conflict, since the edit is re-run rather than replayed as a patch —
 // a bounded number of times.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { DeployError, oneLine } from '../errors.js'
+import { type ProgramResult, runProgram } from '../process.js'
 import { ACTIONS_BOT, apiLine, type Octokit } from '../report/github.js'
 
 export interface FileEdit {
@@ -59,22 +59,22 @@ export interface WriteBackResult {
 
 const BOT_EMAIL = '41898282+github-actions[bot]@users.noreply.github.com'
 
-export async function writeBack(o: WriteBackOptions): Promise<WriteBackResult> {
-  const remote = o.remote ?? 'origin'
-  const top = (await git(['rev-parse', '--show-toplevel'], o.repoDir)).trim()
-  const files = o.files.map(f => ({ ...f, path: repoPath(top, o.repoDir, f.path) }))
-  const base = o.branch ?? (await currentBranch(top))
-  const source = o.sourceCommit ?? process.env.GITHUB_SHA ?? (await git(['rev-parse', 'HEAD'], top)).trim()
-  const message = commitMessage(o.image, o.digest, source, files.map(f => f.path), o.environment)
+export async function writeBack(opts: WriteBackOptions): Promise<WriteBackResult> {
+  const remote = opts.remote ?? 'origin'
+  const top = (await git(['rev-parse', '--show-toplevel'], opts.repoDir)).trim()
+  const files = opts.files.map(f => ({ ...f, path: repoPath(top, opts.repoDir, f.path) }))
+  const base = opts.branch ?? (await currentBranch(top))
+  const source = opts.sourceCommit ?? process.env.GITHUB_SHA ?? (await git(['rev-parse', 'HEAD'], top)).trim()
+  const message = commitMessage(opts.image, opts.digest, source, files.map(f => f.path), opts.environment)
   const env = await identity(top)
 
-  if (o.mode === 'commit') {
-    const max = o.maxAttempts ?? 5
+  if (opts.mode === 'commit') {
+    const max = opts.maxAttempts ?? 5
     for (let attempt = 1; ; attempt++) {
       const tip = await fetchTip(top, remote, base)
       const commit = await commitOnto(top, tip, files, message, env)
       if (!commit) return { pushed: false, commit: tip, branch: base, attempts: attempt }
-      const push = await run('git', ['push', '--porcelain', remote, `${commit}:refs/heads/${base}`], top)
+      const push = await runGit(['push', '--porcelain', remote, `${commit}:refs/heads/${base}`], top)
       if (push.code === 0) return { pushed: true, commit, branch: base, attempts: attempt }
       // Retry only when the branch moved under us; anything else (auth, protection) is final.
       const moved = (await fetchTip(top, remote, base)) !== tip
@@ -87,15 +87,15 @@ export async function writeBack(o: WriteBackOptions): Promise<WriteBackResult> {
     }
   }
 
-  if (!o.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
-  const head = o.prBranch ?? `kube-ship/${slug(o.environment ?? 'deploy')}`
+  if (!opts.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
+  const head = opts.prBranch ?? `kube-ship/${slug(opts.environment ?? 'deploy')}`
   const tip = await fetchTip(top, remote, base)
   const commit = await commitOnto(top, tip, files, message, env)
   if (!commit) return { pushed: false, commit: tip, branch: head, attempts: 1 }
   // The bot branch is ours: each run replaces it with one commit on the current base.
-  const push = await run('git', ['push', '--porcelain', '--force', remote, `${commit}:refs/heads/${head}`], top)
+  const push = await runGit(['push', '--porcelain', '--force', remote, `${commit}:refs/heads/${head}`], top)
   if (push.code !== 0) throw new DeployError(`git push to ${remote} ${head} failed: ${gitMessage(push)}`, { input: 'write-back' })
-  const pullRequest = await upsertPullRequest(o.github, head, base, message)
+  const pullRequest = await upsertPullRequest(opts.github, head, base, message)
   return { pushed: true, commit, branch: head, attempts: 1, pullRequest }
 }
 
@@ -105,21 +105,21 @@ export async function writeBack(o: WriteBackOptions): Promise<WriteBackResult> {
  * access to it (ls-remote), and for pull-request mode a token that reaches the repository's pull
  * requests. Push rights cannot be proven without pushing; a refused push still fails afterwards.
  */
-export async function checkWriteBack(o: Pick<WriteBackOptions, 'mode' | 'repoDir' | 'remote' | 'branch' | 'github'>): Promise<void> {
-  const remote = o.remote ?? 'origin'
-  const inside = await run('git', ['rev-parse', '--show-toplevel'], o.repoDir)
+export async function checkWriteBack(opts: Pick<WriteBackOptions, 'mode' | 'repoDir' | 'remote' | 'branch' | 'github'>): Promise<void> {
+  const remote = opts.remote ?? 'origin'
+  const inside = await runGit(['rev-parse', '--show-toplevel'], opts.repoDir)
   if (inside.code !== 0)
-    throw new DeployError(`${o.mode} needs a git work tree, and ${o.repoDir} is not inside one`, { input: 'write-back', hint: 'check out the repository (actions/checkout) first' })
+    throw new DeployError(`${opts.mode} needs a git work tree, and ${opts.repoDir} is not inside one`, { input: 'write-back', hint: 'check out the repository (actions/checkout) first' })
   const top = inside.stdout.trim()
-  const branch = o.branch ?? (await currentBranch(top))
-  if ((await run('git', ['remote', 'get-url', remote], top)).code !== 0)
-    throw new DeployError(`${o.mode} needs the git remote '${remote}', and the checkout has none`, { input: 'write-back' })
-  const heads = await run('git', ['ls-remote', '--exit-code', '--heads', remote, `refs/heads/${branch}`], top)
+  const branch = opts.branch ?? (await currentBranch(top))
+  if ((await runGit(['remote', 'get-url', remote], top)).code !== 0)
+    throw new DeployError(`${opts.mode} needs the git remote '${remote}', and the checkout has none`, { input: 'write-back' })
+  const heads = await runGit(['ls-remote', '--exit-code', '--heads', remote, `refs/heads/${branch}`], top)
   if (heads.code === 2) throw new DeployError(`branch ${branch} does not exist on ${remote}`, { input: 'write-back' })
   if (heads.code !== 0) throw new DeployError(`cannot read ${remote}: ${gitMessage(heads)}`, { input: 'write-back' })
-  if (o.mode !== 'pull-request') return
-  if (!o.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
-  const { octokit, owner, repo } = o.github
+  if (opts.mode !== 'pull-request') return
+  if (!opts.github) throw new DeployError('pull-request write-back needs a GitHub token', { input: 'github-token' })
+  const { octokit, owner, repo } = opts.github
   try {
     await octokit.rest.pulls.list({ owner, repo, state: 'open', base: branch, per_page: 1 })
   } catch (err) {
@@ -178,7 +178,7 @@ export function slug(text: string): string {
 }
 
 async function fetchTip(top: string, remote: string, branch: string): Promise<string> {
-  const r = await run('git', ['fetch', '--quiet', '--no-tags', remote, `refs/heads/${branch}`], top)
+  const r = await runGit(['fetch', '--quiet', '--no-tags', remote, `refs/heads/${branch}`], top)
   if (r.code !== 0) throw new DeployError(`git fetch ${remote} ${branch} failed: ${gitMessage(r)}`, { input: 'write-back' })
   return (await git(['rev-parse', 'FETCH_HEAD'], top)).trim()
 }
@@ -212,8 +212,8 @@ async function commitOnto(top: string, tip: string, files: FileEdit[], message: 
 /** The checkout's configured identity, else the Actions bot (a fresh runner has none). */
 async function identity(top: string): Promise<NodeJS.ProcessEnv> {
   const env = { ...process.env }
-  const name = (await run('git', ['config', 'user.name'], top)).stdout.trim()
-  const email = (await run('git', ['config', 'user.email'], top)).stdout.trim()
+  const name = (await runGit(['config', 'user.name'], top)).stdout.trim()
+  const email = (await runGit(['config', 'user.email'], top)).stdout.trim()
   if (!name || !email) {
     env.GIT_AUTHOR_NAME = env.GIT_COMMITTER_NAME = ACTIONS_BOT
     env.GIT_AUTHOR_EMAIL = env.GIT_COMMITTER_EMAIL = BOT_EMAIL
@@ -222,7 +222,7 @@ async function identity(top: string): Promise<NodeJS.ProcessEnv> {
 }
 
 async function currentBranch(top: string): Promise<string> {
-  const r = await run('git', ['symbolic-ref', '--quiet', '--short', 'HEAD'], top)
+  const r = await runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'], top)
   const branch = r.code === 0 ? r.stdout.trim() : process.env.GITHUB_HEAD_REF || process.env.GITHUB_REF_NAME
   if (!branch || /^\d+\/merge$/.test(branch))
     throw new DeployError('cannot tell which branch to write back to (detached HEAD)', { input: 'write-back', hint: 'check out a branch' })
@@ -235,32 +235,18 @@ function repoPath(top: string, dir: string, file: string): string {
   return rel.split(path.sep).join('/')
 }
 
-interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function gitMessage(r: RunResult): string {
+function gitMessage(r: ProgramResult): string {
   const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter(l => /^(error|fatal|!|remote: error)/.test(l.trim()))
   return oneLine(lines.join('\n') || r.stderr || `exit code ${r.code}`)
 }
 
 async function git(args: string[], cwd: string, env?: NodeJS.ProcessEnv, input?: string): Promise<string> {
-  const r = await run('git', args, cwd, env, input)
+  const r = await runGit(args, cwd, env, input)
   if (r.code !== 0) throw new DeployError(`git ${args[0]} failed: ${gitMessage(r)}`, { input: 'write-back' })
   return r.stdout
 }
 
-function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, input?: string): Promise<RunResult> {
-  return new Promise(resolve => {
-    const child = spawn(file, args, { cwd, env: { ...env, GIT_TERMINAL_PROMPT: '0' }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.setEncoding('utf8').on('data', d => (stdout += d))
-    child.stderr!.setEncoding('utf8').on('data', d => (stderr += d))
-    child.on('error', err => resolve({ code: 127, stdout, stderr: err.message }))
-    child.on('close', code => resolve({ code: code ?? 1, stdout, stderr }))
-    if (input !== undefined) child.stdin!.end(input)
-  })
+/** git without a terminal to prompt on: a missing credential fails instead of waiting. */
+function runGit(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, input?: string): Promise<ProgramResult> {
+  return runProgram('git', args, { cwd, env: { ...env, GIT_TERMINAL_PROMPT: '0' }, input })
 }

@@ -11,7 +11,7 @@ import { type AttestContext, attestPlan } from './attest.js'
 import { probeBuilder } from './builder.js'
 import { type ImageRef, repository } from './reference.js'
 import { lastErrorLine } from './tool-output.js'
-import { runTool } from './tools.js'
+import { runProgram } from '../process.js'
 
 export interface BuildPlan {
   args: string[]
@@ -121,7 +121,7 @@ export async function buildImage(s: Settings, image: ImageRef, ctx: BuildContext
   try {
     // mkdtemp made the directory 0700; each file is readable by this user only, and removed below
     for (const f of plan.secretFiles) fs.writeFileSync(f.path, f.value, { mode: 0o600 })
-    const r = await runTool('docker', plan.args, { stream: true, signal })
+    const r = await runProgram('docker', plan.args, { stream: true, signal })
     if (signal?.aborted) throw signal.reason
     if (r.code !== 0) throw new DeployError(`docker buildx build failed: ${lastErrorLine(r.stderr)}`, { resource: repository(image) })
     if (!s.push) return { tags: plan.tags, attestations: attest.made }

@@ -4,7 +4,7 @@
 import { DeployError } from '../errors.js'
 import type { BuilderCaps } from './attest.js'
 import { lastErrorLine } from './tool-output.js'
-import { runTool } from './tools.js'
+import { runProgram } from '../process.js'
 
 /** "0.36.1" from `github.com/docker/buildx v0.36.1 abc123`. */
 export function parseBuildxVersion(out: string): string | undefined {
@@ -23,14 +23,14 @@ export function usesContainerdStore(driverStatusJson: string): boolean {
 }
 
 export async function probeBuilder(builder?: string): Promise<BuilderCaps> {
-  const version = await runTool('docker', ['buildx', 'version'])
+  const version = await runProgram('docker', ['buildx', 'version'])
   if (version.missing) throw new DeployError('the docker CLI is not on PATH')
   if (version.code !== 0) throw new DeployError(`docker buildx does not run: ${lastErrorLine(version.stderr)}`)
-  const inspect = await runTool('docker', ['buildx', 'inspect', '--bootstrap', ...(builder ? [builder] : [])])
+  const inspect = await runProgram('docker', ['buildx', 'inspect', '--bootstrap', ...(builder ? [builder] : [])])
   if (inspect.code !== 0) throw new DeployError(`docker buildx inspect failed: ${lastErrorLine(inspect.stderr)}`, { input: builder ? 'builder' : undefined })
   const caps: BuilderCaps = { buildx: parseBuildxVersion(version.stdout), ...parseInspect(inspect.stdout) }
   if (caps.driver === 'docker') {
-    const info = await runTool('docker', ['info', '--format', '{{json .DriverStatus}}'])
+    const info = await runProgram('docker', ['info', '--format', '{{json .DriverStatus}}'])
     caps.containerdStore = info.code === 0 && usesContainerdStore(info.stdout)
   }
   return caps

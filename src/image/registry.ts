@@ -3,8 +3,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import * as exec from '@actions/exec'
 import { DeployError } from '../errors.js'
+import { runProgram } from '../process.js'
 import { type ImageRef, DOCKER_HUB, repository } from './reference.js'
 import { lastErrorLine } from './tool-output.js'
 
@@ -15,19 +15,13 @@ export interface Credentials {
 
 /** Logs the docker CLI in; the password goes through stdin and was masked when read. */
 export async function login(registry: string, creds: Credentials): Promise<void> {
-  let stderr = ''
   const server = registry === DOCKER_HUB ? [] : [registry]
-  const code = await exec.exec('docker', ['login', ...server, '--username', creds.username, '--password-stdin'], {
-    input: Buffer.from(creds.password),
-    ignoreReturnCode: true,
-    silent: true,
-    listeners: { stderr: d => (stderr += d.toString()) }
-  })
-  if (code !== 0) throw new DeployError(`docker login to ${registry} failed: ${lastErrorLine(stderr)}`, { input: 'registry-username' })
+  const r = await runProgram('docker', ['login', ...server, '--username', creds.username, '--password-stdin'], { input: creds.password })
+  if (r.code !== 0) throw new DeployError(`docker login to ${registry} failed: ${lastErrorLine(r.stderr)}`, { input: 'registry-username' })
 }
 
 export async function logout(registry: string): Promise<void> {
-  await exec.exec('docker', ['logout', ...(registry === DOCKER_HUB ? [] : [registry])], { ignoreReturnCode: true, silent: true })
+  await runProgram('docker', ['logout', ...(registry === DOCKER_HUB ? [] : [registry])])
 }
 
 const MANIFEST_TYPES = [

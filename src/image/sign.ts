@@ -10,7 +10,7 @@ import { DeployError } from '../errors.js'
 import { type ImageRef, pinned } from './reference.js'
 import { registryBase } from './registry.js'
 import { lastErrorLine } from './tool-output.js'
-import { onPath, runTool } from './tools.js'
+import { onPath, runProgram } from '../process.js'
 import { keyFingerprint, parsePublicKey } from './verify.js'
 
 export interface SignSettings {
@@ -47,10 +47,10 @@ export async function signImage(image: ImageRef, digest: string, s: SignSettings
     fs.writeFileSync(keyFile, s.key, { mode: 0o600 })
     // HOME and TUF_ROOT in the temp dir: cosign keeps no cache on the runner between jobs.
     const env = { ...process.env, COSIGN_PASSWORD: s.password, TUF_ROOT: path.join(dir, 'tuf') }
-    const pub = await runTool(cosign, ['public-key', '--key', keyFile], { env, signal })
+    const pub = await runProgram(cosign, ['public-key', '--key', keyFile], { env, signal })
     if (pub.code !== 0) throw new DeployError(`cosign cannot read the key: ${lastErrorLine(pub.stderr)}`, { input: 'sign-key' })
     const fingerprint = keyFingerprint(parsePublicKey(pub.stdout))
-    const r = await runTool(cosign, signArgs(image, digest, keyFile, s.tlogUpload), { env, signal, stream: true })
+    const r = await runProgram(cosign, signArgs(image, digest, keyFile, s.tlogUpload), { env, signal, stream: true })
     if (r.code !== 0) throw new DeployError(`cosign sign failed: ${lastErrorLine(r.stderr)}`, { resource: pinned(image, digest) })
     return fingerprint
   } finally {

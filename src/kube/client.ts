@@ -1,4 +1,12 @@
-// The one way this action talks to the API server: client-node's KubeConfig for credentials and
+// kube/: the Kubernetes object toolkit every stage shares, the lowest layer that talks to the
+// API server (besides errors, retry, redact and state it imports only manifests/ helpers and
+// report/model types; never deliver, strategies or main).
+// client.ts the transport; objects.ts single-object get/list/patch/delete; apply.ts server-side
+// apply with its journal; diff.ts the dry-run diff; rollback.ts undo from the journal; status/
+// the rollout verdicts and the one concurrent wait; diagnose.ts and fastfail.ts why pods fail;
+// hooks.ts chart hooks; lock.ts the deploy lock; capabilities.ts what a chart reads.
+//
+// This file is the one way this action talks to the API server: client-node's KubeConfig for credentials and
 // its HTTP layer (RequestContext + IsomorphicFetchHttpLibrary) for transport, carrying plain JSON.
 //
 // Why not KubernetesObjectApi: it serialises built-in kinds through the typed models, which
@@ -121,7 +129,7 @@ export function isTransient(err: unknown): boolean {
   return !!f && !f.permanent && (f.network === true || f.status === 429 || (f.status !== undefined && f.status >= 500))
 }
 
-/** One per KubeConfig (see `kube`): transport, discovery cache, the context's default namespace. */
+/** One per KubeConfig (see `clientFor`): transport, discovery cache, the context's default namespace. */
 export class Kube {
   readonly server: string
   private dispatcher: ReturnType<RequestContext['getDispatcher']>
@@ -161,7 +169,7 @@ export class Kube {
   /** A request on the run's one connection pool and TLS setup, credentials applied. */
   private async context(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<RequestContext> {
     const url = new URL(this.server + path)
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+    for (const [name, value] of Object.entries(opts.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
     await this.kc.applySecurityAuthentication(ctx)
     // client-node 2.0.1 builds a new undici Agent for every request, so every request would pay
@@ -345,22 +353,28 @@ export function unreachable(server: string, err: unknown): UnreachableError {
 const clients = new WeakMap<KubeConfig, Kube>()
 
 /** The Kube for a KubeConfig, made once so discovery is fetched once per run. */
-export function kube(config: KubeConfig): Kube {
-  let k = clients.get(config)
-  if (!k) clients.set(config, (k = new Kube(config)))
-  return k
+export function clientFor(config: KubeConfig): Kube {
+  let api = clients.get(config)
+  if (!api) clients.set(config, (api = new Kube(config)))
+  return api
 }
+
+/**
+ * The old name of clientFor, still called by strategies/, traffic/, kube/apply.ts and
+ * kube/status/watch.ts while other changes to them are in flight; goes once they use clientFor.
+ */
+export const kube = clientFor
 
 /** Checks the server answers and the credentials are accepted, with one clear line if not. */
 export async function checkConnection(config: KubeConfig, signal?: AbortSignal): Promise<string> {
-  const k = kube(config)
+  const api = clientFor(config)
   const timeout = AbortSignal.timeout(15_000)
   // Retried like every request; when the 15 s run out, the last failure is the better line
   // (a refused connection names the address to check, a bare timeout names nothing).
   let last: unknown
   const all = signal ? AbortSignal.any([signal, timeout]) : timeout
   try {
-    const v = await withRetry(() => k.request<{ gitVersion?: string }>('GET', '/version', { signal: all, retry: false }), {
+    const v = await withRetry(() => api.request<{ gitVersion?: string }>('GET', '/version', { signal: all, retry: false }), {
       method: 'GET',
       signal: all,
       classify,
@@ -368,9 +382,9 @@ export async function checkConnection(config: KubeConfig, signal?: AbortSignal):
     })
     return v.gitVersion ?? 'unknown'
   } catch (err) {
-    if (timeout.aborted) throw last instanceof DeployError ? last : new DeployError(`the API server ${k.server} did not answer within 15s`, { input: 'kubeconfig' })
+    if (timeout.aborted) throw last instanceof DeployError ? last : new DeployError(`the API server ${api.server} did not answer within 15s`, { input: 'kubeconfig' })
     if (err instanceof ApiError && err.code === 401)
-      throw new DeployError(`the API server ${k.server} rejected the credentials of context '${config.getCurrentContext()}' (401)`, {
+      throw new DeployError(`the API server ${api.server} rejected the credentials of context '${config.getCurrentContext()}' (401)`, {
         input: 'kubeconfig',
         hint: 'the token or client certificate is expired or wrong'
       })

@@ -3,6 +3,7 @@
 // The pure part classifies pods and events; the I/O part gathers events and log tails.
 import type { Diagnostic } from '../report/model.js'
 import type { KubeObject } from '../manifests/types.js'
+import { isPodReady } from '../manifests/pods.js'
 import type { Kube } from './client.js'
 
 export interface PodProblem {
@@ -70,7 +71,7 @@ export const PROBE_FAILURES = 3
  * while the app starts are normal.
  */
 export function probeProblem(events: EventLike[], pod?: KubeObject): PodProblem | undefined {
-  if (pod && ((pod as Pod).status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')) return undefined
+  if (pod && isPodReady(pod)) return undefined
   const unhealthy = events.filter(e => e.reason === 'Unhealthy')
   const count = unhealthy.reduce((n, e) => n + (e.series?.count ?? e.count ?? 1), 0)
   if (count < PROBE_FAILURES) return undefined
@@ -122,9 +123,9 @@ export function hintFor(reason: string): string | undefined {
 }
 
 /** Events of one object in its namespace. */
-export async function eventsFor(k: Kube, namespace: string, kind: string, name: string, signal?: AbortSignal): Promise<EventLike[]> {
+export async function eventsFor(api: Kube, namespace: string, kind: string, name: string, signal?: AbortSignal): Promise<EventLike[]> {
   try {
-    const list = await k.request<{ items: EventLike[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+    const list = await api.request<{ items: EventLike[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
       query: { fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}` },
       signal
     })
@@ -138,11 +139,11 @@ export async function eventsFor(k: Kube, namespace: string, kind: string, name: 
  * The last log lines of a container. Many clusters (and kwok) serve no logs for some pods: any
  * error gives no lines, quietly, since the diagnostic is useful without them.
  */
-export async function logTail(k: Kube, pod: KubeObject, problem: PodProblem, lines = 20, signal?: AbortSignal): Promise<string[]> {
+export async function logTail(api: Kube, pod: KubeObject, problem: PodProblem, lines = 20, signal?: AbortSignal): Promise<string[]> {
   const path = `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace ?? 'default')}/pods/${encodeURIComponent(pod.metadata.name)}/log`
   for (const previous of problem.restarted ? [true, false] : [false]) {
     try {
-      const text = await k.request<unknown>('GET', path, {
+      const text = await api.request<unknown>('GET', path, {
         query: { container: problem.container, tailLines: lines, previous: previous || undefined },
         signal,
         accept: 'text/plain'
@@ -158,9 +159,9 @@ export async function logTail(k: Kube, pod: KubeObject, problem: PodProblem, lin
 }
 
 /** The report entry for a pod problem: reason, events, log tail and hint. */
-export async function diagnosePod(k: Kube, workload: string, pod: KubeObject, problem: PodProblem, signal?: AbortSignal): Promise<Diagnostic> {
+export async function diagnosePod(api: Kube, workload: string, pod: KubeObject, problem: PodProblem, signal?: AbortSignal): Promise<Diagnostic> {
   const ns = pod.metadata.namespace ?? 'default'
-  const [events, logs] = await Promise.all([eventsFor(k, ns, 'Pod', pod.metadata.name, signal), logTail(k, pod, problem, 20, signal)])
+  const [events, logs] = await Promise.all([eventsFor(api, ns, 'Pod', pod.metadata.name, signal), logTail(api, pod, problem, 20, signal)])
   return {
     resource: `${workload} (pod ${pod.metadata.name})`,
     reason: problem.reason,

@@ -43,14 +43,14 @@ export interface FailureContext {
 
 /** Turns any error from a request into the one DeployError shown for it. */
 export function failure(err: unknown, ctx: FailureContext): DeployError {
-  if (err instanceof DeployError) return placed(err, ctx)
-  if (!(err instanceof ApiError)) return placed(new DeployError(String((err as Error)?.message ?? err)), ctx)
+  if (err instanceof DeployError) return withPlace(err, ctx)
+  if (!(err instanceof ApiError)) return withPlace(new DeployError(String((err as Error)?.message ?? err)), ctx)
   const { message, hint } = describeStatus(err.code, err.status, ctx)
   // DeployError.line() shows file:line or else the resource; with a file, name the resource too.
   return new DeployError(ctx.origin ? `${ctx.resource}: ${message}` : message, { resource: ctx.resource, file: ctx.origin?.file, line: ctx.origin?.line, hint })
 }
 
-function placed(err: DeployError, ctx: FailureContext): DeployError {
+function withPlace(err: DeployError, ctx: FailureContext): DeployError {
   if (err.place.file || err.place.input) return err
   if (!ctx.origin) return err.place.resource ? err : new DeployError(err.message, { ...err.place, resource: ctx.resource })
   const text = err.message.startsWith(ctx.resource) ? err.message : `${ctx.resource}: ${err.message}`

@@ -4,6 +4,7 @@
 // Ready, nothing old went away and nothing is still starting, for a whole window. A surge pod
 // waiting for the capacity the rollout is about to free is neither, so it keeps waiting.
 import type { KubeObject } from '../manifests/types.js'
+import { isPodReady } from '../manifests/pods.js'
 import { type EventLike, type PodProblem, eventTime } from './diagnose.js'
 
 /** How long a rollout may show no progress at all before an Unschedulable pod fails it. */
@@ -225,9 +226,6 @@ export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProbl
   }
 }
 
-function ready(pod: Pod): boolean {
-  return (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
-}
 
 /** Pure: the pod may still change the picture by itself: starting on a node, or terminating. */
 export function inFlight(pod: KubeObject): boolean {
@@ -235,12 +233,12 @@ export function inFlight(pod: KubeObject): boolean {
   if (p.metadata.deletionTimestamp) return true
   if (!p.spec?.nodeName) return false
   const phase = p.status?.phase
-  return phase !== 'Succeeded' && phase !== 'Failed' && !ready(p)
+  return phase !== 'Succeeded' && phase !== 'Failed' && !isPodReady(p)
 }
 
 /** Pure: a pod update that counts as progress (it became Ready). */
 export function becameReady(before: KubeObject | undefined, after: KubeObject): boolean {
-  return ready(after as Pod) && !(before && ready(before as Pod))
+  return isPodReady(after) && !(before && isPodReady(before))
 }
 
 /** Pure: the status counts of a workload whose change means its rollout moved. */

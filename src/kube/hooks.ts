@@ -10,7 +10,7 @@ import { type Hook, type HookEvent, hooksFor } from '../manifests/chart.js'
 import { type KubeObject, resourceName } from '../manifests/types.js'
 import type { Diagnostic } from '../report/model.js'
 import { applyObjects } from './apply.js'
-import { type Kube, type ObjectRef, kube } from './client.js'
+import { type Kube, type ObjectRef, clientFor } from './client.js'
 import { eventsFor, formatEvents, hintFor, logTail, podProblem } from './diagnose.js'
 import { ApiError, failure } from './errors.js'
 import { sleep } from './pool.js'
@@ -41,22 +41,22 @@ export function waitsFor(o: Pick<KubeObject, 'apiVersion' | 'kind'>): boolean {
 
 /** Runs the event's hooks; throws one DeployError naming the hook that failed. */
 export async function runHooks(kc: KubeConfig, hooks: Hook[], event: HookEvent, opts: HookOptions): Promise<HookRecord[]> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   const records: HookRecord[] = []
   const done: Hook[] = []
   for (const hook of hooksFor(hooks, event)) {
-    const ref = await refIn(k, hook.manifest.object, opts.namespace)
+    const ref = await refIn(api, hook.manifest.object, opts.namespace)
     const resource = resourceName({ kind: ref.kind, metadata: { name: ref.name!, namespace: ref.namespace } })
-    if (hook.deletePolicies.includes('before-hook-creation')) await remove(k, ref, resource, opts.signal)
+    if (hook.deletePolicies.includes('before-hook-creation')) await remove(api, ref, resource, opts.signal)
     const [applied] = await applyObjects(kc, [hook.manifest], { namespace: opts.namespace, signal: opts.signal })
     core.info(`${event} hook ${resource} ${applied.change} (weight ${hook.weight})`)
     if (waitsFor(applied.object)) {
       const [outcome] = await waitForWorkloads(kc, [{ ...ref, name: ref.name! }], { signal: opts.signal })
       if (outcome.verdict.state !== 'done') {
-        const diagnostic = outcome.diagnostic?.logTail.length ? outcome.diagnostic : await explain(k, applied.after, outcome.verdict.reason ?? 'HookFailed', outcome.verdict.message, outcome.diagnostic)
+        const diagnostic = outcome.diagnostic?.logTail.length ? outcome.diagnostic : await explain(api, applied.after, outcome.verdict.reason ?? 'HookFailed', outcome.verdict.message, outcome.diagnostic)
         opts.onDiagnostic?.(diagnostic)
         let deleted = false
-        if (hook.deletePolicies.includes('hook-failed')) deleted = await remove(k, ref, resource, AbortSignal.timeout(30_000)).then(() => true, () => false)
+        if (hook.deletePolicies.includes('hook-failed')) deleted = await remove(api, ref, resource, AbortSignal.timeout(30_000)).then(() => true, () => false)
         opts.onRecord?.({ resource, event, ok: false, message: outcome.verdict.message, deleted })
         const tail = diagnostic.logTail.length ? `; log: ${diagnostic.logTail.slice(-3).join(' | ')}` : ''
         throw new DeployError(`${event} hook failed: ${outcome.verdict.message}${tail}`, {
@@ -73,46 +73,46 @@ export async function runHooks(kc: KubeConfig, hooks: Hook[], event: HookEvent, 
   // Helm deletes succeeded hooks only once every hook of the phase has passed, last first.
   for (let i = done.length - 1; i >= 0; i--) {
     if (!done[i].deletePolicies.includes('hook-succeeded')) continue
-    const ref = await refIn(k, done[i].manifest.object, opts.namespace)
-    await remove(k, ref, records[i].resource, opts.signal)
+    const ref = await refIn(api, done[i].manifest.object, opts.namespace)
+    await remove(api, ref, records[i].resource, opts.signal)
     records[i].deleted = true
   }
   return records
 }
 
-async function refIn(k: Kube, o: KubeObject, namespace: string): Promise<ObjectRef> {
-  const r = await k.resource(o.apiVersion, o.kind).catch(err => {
+async function refIn(api: Kube, o: KubeObject, namespace: string): Promise<ObjectRef> {
+  const r = await api.resource(o.apiVersion, o.kind).catch(err => {
     throw failure(err, { verb: 'apply', resource: resourceName(o) })
   })
   return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: r.namespaced ? o.metadata.namespace || namespace : undefined }
 }
 
 /** Deletes the object (pods go in the background) and waits until it is gone. */
-async function remove(k: Kube, ref: ObjectRef, resource: string, signal: AbortSignal): Promise<void> {
+async function remove(api: Kube, ref: ObjectRef, resource: string, signal: AbortSignal): Promise<void> {
   try {
-    await k.request('DELETE', await k.path(ref), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, signal })
+    await api.request('DELETE', await api.path(ref), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, signal })
   } catch (err) {
     if (err instanceof ApiError && err.code === 404) return
     throw failure(err, { verb: 'delete', resource })
   }
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(60_000)])
   while (!deadline.aborted) {
-    if (!(await k.get(ref, deadline).catch(() => ({}) as KubeObject))) return
+    if (!(await api.get(ref, deadline).catch(() => ({}) as KubeObject))) return
     await sleep(250, deadline).catch(() => undefined)
   }
   throw new DeployError('the previous copy of the hook was not deleted within 60s', { resource, hint: 'a finalizer may hold it' })
 }
 
 /** A failed Job's events, its newest pod's events and the pod's log tail. */
-async function explain(k: Kube, job: KubeObject, reason: string, message: string, seen?: Diagnostic): Promise<Diagnostic> {
+async function explain(api: Kube, job: KubeObject, reason: string, message: string, seen?: Diagnostic): Promise<Diagnostic> {
   const ns = job.metadata.namespace ?? 'default'
   const signal = AbortSignal.timeout(10_000)
-  const events = formatEvents(await eventsFor(k, ns, job.kind, job.metadata.name, signal))
+  const events = formatEvents(await eventsFor(api, ns, job.kind, job.metadata.name, signal))
   let pod: KubeObject | undefined
   if (job.kind === 'Pod') pod = job
   else {
     const uid = job.metadata.uid as string | undefined
-    const pods = await k
+    const pods = await api
       .request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, { query: { labelSelector: uid ? `controller-uid=${uid}` : `job-name=${job.metadata.name}` }, signal })
       .catch(() => ({ items: [] }))
     pod = pods.items.sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp))).pop()
@@ -121,8 +121,8 @@ async function explain(k: Kube, job: KubeObject, reason: string, message: string
   const podEvents: string[] = []
   if (pod) {
     const problem = podProblem(pod) ?? { reason, message, container: ((pod as { spec?: { containers?: { name: string }[] } }).spec?.containers ?? [])[0]?.name }
-    logs = await logTail(k, pod, problem, 20, signal)
-    podEvents.push(...formatEvents(await eventsFor(k, ns, 'Pod', pod.metadata.name, signal)))
+    logs = await logTail(api, pod, problem, 20, signal)
+    podEvents.push(...formatEvents(await eventsFor(api, ns, 'Pod', pod.metadata.name, signal)))
   }
   return {
     resource: `${resourceName(job)}${pod && pod !== job ? ` (pod ${pod.metadata.name})` : ''}`,

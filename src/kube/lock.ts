@@ -14,11 +14,11 @@ import * as core from '@actions/core'
 import { randomBytes } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
-import { type Kube, isTransient, kube } from './client.js'
+import { state } from '../state.js'
+import { type Kube, isTransient, clientFor } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { sleep } from './pool.js'
 
-export const LOCK_STATE = 'kube-ship-lock'
 const LEASE_SECONDS = 30
 
 export interface LockHandle {
@@ -81,7 +81,7 @@ export interface AcquireOptions {
 
 /** Takes the environment's lease, waiting up to waitMs for another holder; renews it until released. */
 export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise<LockHandle> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   const name = lockName(opts.environment)
   // One identity per process, so a nested acquire by the same run is re-entrant.
   const holder = opts.holder ?? (processHolder ??= holderIdentity())
@@ -97,10 +97,10 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
     const spec = { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(now), renewTime: microTime(now) }
     let lease: Lease | undefined
     try {
-      lease = await k.get<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: opts.namespace, name }, opts.signal)
+      lease = await api.get<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: opts.namespace, name }, opts.signal)
       if (!lease) {
-        await k.request('POST', path, { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'kube-ship' } }, spec }, signal: opts.signal })
-        return held(k, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
+        await api.request('POST', path, { body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'kube-ship' } }, spec }, signal: opts.signal })
+        return held(api, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
       }
       if (lease.metadata.resourceVersion !== seen.rv) seen = { rv: lease.metadata.resourceVersion, since: now }
       const current = lease.spec.holderIdentity
@@ -108,8 +108,8 @@ export async function acquireLock(kc: KubeConfig, opts: AcquireOptions): Promise
       if (!current || current === holder || stale) {
         if (current && current !== holder) core.info(`${resource}: taking over the expired lock of ${current}`)
         const transitions = (lease.spec.leaseTransitions ?? 0) + (current === holder ? 0 : 1)
-        await k.request('PUT', `${path}/${encodeURIComponent(name)}`, { body: { ...lease, spec: { ...spec, leaseTransitions: transitions } }, signal: opts.signal })
-        return held(k, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
+        await api.request('PUT', `${path}/${encodeURIComponent(name)}`, { body: { ...lease, spec: { ...spec, leaseTransitions: transitions } }, signal: opts.signal })
+        return held(api, { namespace: opts.namespace, name, holder }, seconds, opts.environment)
       }
       if (!told) {
         core.info(`environment '${opts.environment}' is locked by ${current} (since ${lease.spec.acquireTime ?? 'unknown'}); waiting up to ${Math.round(opts.waitMs / 1000)}s`)
@@ -134,8 +134,8 @@ export function renewDeadline(lastRenewedMs: number, seconds: number): number {
   return lastRenewedMs + (seconds * 1000 * 2) / 3
 }
 
-function held(k: Kube, handle: LockHandle, seconds: number, environment: string): LockHandle {
-  core.saveState(LOCK_STATE, JSON.stringify({ namespace: handle.namespace, name: handle.name, holder: handle.holder }))
+function held(api: Kube, handle: LockHandle, seconds: number, environment: string): LockHandle {
+  state.saveLock(handle)
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(handle.namespace)}/leases/${encodeURIComponent(handle.name)}`
   const lost = new AbortController()
   const stopped = new AbortController()
@@ -155,10 +155,10 @@ function held(k: Kube, handle: LockHandle, seconds: number, environment: string)
     const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(Math.max(1, renewDeadline(renewed, seconds) - Date.now()))])
     try {
       for (;;) {
-        const lease = await k.request<Lease>('GET', path, { signal, attemptMs: 5000 })
+        const lease = await api.request<Lease>('GET', path, { signal, attemptMs: 5000 })
         if (lease.spec.holderIdentity !== handle.holder) return lose(`it is held by ${lease.spec.holderIdentity ?? 'nobody'} now`)
         try {
-          await k.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
+          await api.request('PUT', path, { body: { ...lease, spec: { ...lease.spec, renewTime: microTime(Date.now()) } }, signal, attemptMs: 5000 })
           renewed = Date.now()
           return
         } catch (err) {
@@ -194,32 +194,22 @@ function held(k: Kube, handle: LockHandle, seconds: number, environment: string)
  * saved (the post step). Never throws: a lease left behind expires on its own.
  */
 export async function releaseLock(kc: KubeConfig, handle?: LockHandle): Promise<boolean> {
-  const h = handle ?? savedLock()
+  const h: LockHandle | undefined = handle ?? state.lock()
   if (!h) return false
   h.stop?.()
-  const k = kube(kc)
+  const api = clientFor(kc)
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(h.namespace)}/leases/${encodeURIComponent(h.name)}`
   // Its own short budget: the run's deadline may be what ended the run.
   const signal = AbortSignal.timeout(15_000)
   try {
-    const lease = await k.request<Lease>('GET', path, { signal })
+    const lease = await api.request<Lease>('GET', path, { signal })
     if (lease.spec.holderIdentity !== h.holder) return false
-    await k.request('DELETE', path, { body: { preconditions: { resourceVersion: lease.metadata.resourceVersion } }, signal })
-    core.saveState(LOCK_STATE, '')
+    await api.request('DELETE', path, { body: { preconditions: { resourceVersion: lease.metadata.resourceVersion } }, signal })
+    state.saveLock(undefined)
     return true
   } catch (err) {
     if (err instanceof ApiError && err.code === 404) return false
     core.warning(`could not release the deploy lock ${h.namespace}/${h.name}: ${(err as Error).message}; it expires on its own`)
     return false
-  }
-}
-
-function savedLock(): LockHandle | undefined {
-  const text = core.getState(LOCK_STATE)
-  if (!text) return undefined
-  try {
-    return JSON.parse(text) as LockHandle
-  } catch {
-    return undefined
   }
 }

@@ -20,8 +20,8 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { RollbackRecord } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import { describeError } from '../errors.js'
-import { appImage, imagesOf } from '../manifests/pods.js'
-import { type Kube, kube, labelSelector } from './client.js'
+import { appImage, imagesOf, isPodReady } from '../manifests/pods.js'
+import { type Kube, clientFor, labelSelector } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { mapLimit } from './pool.js'
 import { type Journal, type JournalEntry, ROLLBACK_MANAGER, withNamespace } from './apply.js'
@@ -50,14 +50,14 @@ export function undoable(manifests: Manifest[]): Manifest[] {
 
 /** Reads the live state of every workload the documents name, before anything is applied. */
 export async function captureWorkloads(kc: KubeConfig, manifests: Manifest[], opts: { namespace?: string; signal?: AbortSignal } = {}): Promise<Capture[]> {
-  const k = kube(kc)
-  const fallback = opts.namespace || k.contextNamespace
+  const api = clientFor(kc)
+  const fallback = opts.namespace || api.contextNamespace
   return mapLimit(undoable(manifests), 8, async m => {
     const object = withNamespace(m.object, true, fallback)
     const target = { apiVersion: object.apiVersion, kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name }
     const resource = resourceName(object)
     try {
-      return { target, resource, before: await k.get(target, opts.signal) }
+      return { target, resource, before: await api.get(target, opts.signal) }
     } catch (err) {
       throw failure(err, { verb: 'get', resource, namespace: target.namespace, rbacResource: `${object.kind.toLowerCase()}s.apps`, origin: m.origin })
     }
@@ -100,22 +100,22 @@ export interface RollbackResult {
 
 /** Restores every captured workload the apply changed, deletes those it created, then waits. */
 export async function rollbackWorkloads(kc: KubeConfig, captures: Capture[], opts: RollbackOptions): Promise<RollbackResult> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   const records: RollbackRecord[] = []
   const restored: WaitTarget[] = []
   await mapLimit(captures, 8, async c => {
     try {
-      const live = await k.get(c.target, opts.signal)
+      const live = await api.get(c.target, opts.signal)
       if (!live) return
       if (!c.before) {
-        await k.request('DELETE', await k.path(c.target), { body: { propagationPolicy: 'Background' }, signal: opts.signal })
+        await api.request('DELETE', await api.path(c.target), { body: { propagationPolicy: 'Background' }, signal: opts.signal })
         records.push({ resource: c.resource, action: 'deleted', message: 'created by this run' })
         return
       }
       if (!changed(c.before, live)) return
-      const template = c.target.kind === 'Deployment' ? await previousTemplate(k, c, live, opts.signal) : (c.before as Workload).spec?.template
+      const template = c.target.kind === 'Deployment' ? await previousTemplate(api, c, live, opts.signal) : (c.before as Workload).spec?.template
       await restoreTemplate(kc, c.target, template, opts.signal)
-      if (c.target.kind === 'StatefulSet') await deleteBrokenPods(k, live, opts.signal)
+      if (c.target.kind === 'StatefulSet') await deleteBrokenPods(api, live, opts.signal)
       restored.push(c.target)
       records.push({ resource: c.resource, action: 'restored', image: appImage(imagesOf({ ...c.before, spec: { template } } as KubeObject)) })
     } catch (err) {
@@ -133,10 +133,10 @@ export async function rollbackWorkloads(kc: KubeConfig, captures: Capture[], opt
 }
 
 /** The template of the ReplicaSet at the captured revision; the captured template if it is gone. */
-async function previousTemplate(k: Kube, c: Capture, live: KubeObject, signal: AbortSignal): Promise<unknown> {
+async function previousTemplate(api: Kube, c: Capture, live: KubeObject, signal: AbortSignal): Promise<unknown> {
   const revision = c.before!.metadata.annotations?.[REVISION]
   const selector = labelSelector((live as Workload).spec?.selector?.matchLabels ?? {})
-  const list = await k.request<{ items: KubeObject[] }>('GET', await k.path({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: c.target.namespace }), {
+  const list = await api.request<{ items: KubeObject[] }>('GET', await api.path({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: c.target.namespace }), {
     query: { labelSelector: selector || undefined },
     signal
   })
@@ -150,8 +150,8 @@ async function previousTemplate(k: Kube, c: Capture, live: KubeObject, signal: A
 
 /** Writes a pod template back the way `kubectl rollout undo` does: one JSON patch of spec.template. */
 export async function restoreTemplate(kc: KubeConfig, target: WaitTarget, template: unknown, signal?: AbortSignal): Promise<KubeObject> {
-  const k = kube(kc)
-  return k.request('PATCH', await k.path(target), {
+  const api = clientFor(kc)
+  return api.request('PATCH', await api.path(target), {
     query: { fieldManager: ROLLBACK_MANAGER },
     body: [{ op: 'replace', path: '/spec/template', value: template }],
     contentType: 'application/json-patch+json',
@@ -164,16 +164,15 @@ export async function restoreTemplate(kc: KubeConfig, target: WaitTarget, templa
  * which a broken pod never does ("forced rollback" in the StatefulSet docs): after restoring the
  * template, delete the failed revision's pods that are not Ready so the controller recreates them.
  */
-async function deleteBrokenPods(k: Kube, live: KubeObject, signal: AbortSignal): Promise<void> {
+async function deleteBrokenPods(api: Kube, live: KubeObject, signal: AbortSignal): Promise<void> {
   const status = (live as { status?: { updateRevision?: string; currentRevision?: string } }).status
   if (!status?.updateRevision || status.updateRevision === status.currentRevision) return
   const labels = { ...(live as Workload).spec?.selector?.matchLabels, 'controller-revision-hash': status.updateRevision }
-  const selector = Object.entries(labels).map(([key, v]) => `${key}=${v}`).join(',')
+  const selector = labelSelector(labels)
   const ns = encodeURIComponent(live.metadata.namespace ?? 'default')
-  const pods = await k.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/pods`, { query: { labelSelector: selector }, signal })
+  const pods = await api.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/pods`, { query: { labelSelector: selector }, signal })
   for (const pod of pods.items) {
-    const ready = ((pod as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions ?? []).some(c => c.type === 'Ready' && c.status === 'True')
-    if (!ready) await k.request('DELETE', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(pod.metadata.name)}`, { signal })
+    if (!isPodReady(pod)) await api.request('DELETE', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(pod.metadata.name)}`, { signal })
   }
 }
 
@@ -218,12 +217,12 @@ export function hasChanges(journal: Journal): boolean {
 
 /** Undoes everything the journal says this run changed; waits for restored workloads. */
 export async function rollbackRun(kc: KubeConfig, journal: Journal, opts: RollbackOptions): Promise<RollbackResult> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   const plan = undoPlan(journal)
   const records: RollbackRecord[] = []
   const objects = mapLimit(plan.objects, 8, async e => {
     try {
-      const record = await undoObject(k, e, opts.signal)
+      const record = await undoObject(api, e, opts.signal)
       if (record) records.push(record)
     } catch (err) {
       const line = describeError(failure(err, { verb: e.before ? 'update' : 'delete', resource: e.resource, namespace: e.namespace, rbacResource: e.rbacResource }))
@@ -234,7 +233,7 @@ export async function rollbackRun(kc: KubeConfig, journal: Journal, opts: Rollba
   const namespaces = mapLimit([...journal.createdNamespaces].reverse(), 4, async name => {
     const resource = `Namespace/${name}`
     try {
-      await k.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(name)}`, { body: { propagationPolicy: 'Background' }, signal: opts.signal })
+      await api.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(name)}`, { body: { propagationPolicy: 'Background' }, signal: opts.signal })
       records.push({ resource, action: 'deleted', message: 'created by this run, with everything in it' })
     } catch (err) {
       if (err instanceof ApiError && err.code === 404) return
@@ -249,14 +248,14 @@ export async function rollbackRun(kc: KubeConfig, journal: Journal, opts: Rollba
 }
 
 /** Deletes what the run created; puts back what it changed. Undefined when there was nothing to do. */
-async function undoObject(k: Kube, e: JournalEntry, signal: AbortSignal): Promise<RollbackRecord | undefined> {
+async function undoObject(api: Kube, e: JournalEntry, signal: AbortSignal): Promise<RollbackRecord | undefined> {
   const ref = { apiVersion: e.apiVersion, kind: e.kind, namespace: e.namespace, name: e.name }
-  const path = await k.path(ref)
+  const path = await api.path(ref)
   if (!e.before) {
     if (!e.readable && e.change !== 'created')
       return { resource: e.resource, action: 'failed', message: 'the identity may not read it, so what it was before the run is unknown' }
     try {
-      await k.request('DELETE', path, { body: { propagationPolicy: 'Background' }, signal })
+      await api.request('DELETE', path, { body: { propagationPolicy: 'Background' }, signal })
     } catch (err) {
       if (err instanceof ApiError && err.code === 404) return undefined
       throw err
@@ -265,15 +264,15 @@ async function undoObject(k: Kube, e: JournalEntry, signal: AbortSignal): Promis
   }
   // Bounded: a conflict means someone wrote in between; read again and retry twice at most.
   for (let attempt = 1; ; attempt++) {
-    const live = await k.get(ref, signal)
+    const live = await api.get(ref, signal)
     if (!live) {
       const { resourceVersion: _rv, uid: _uid, ...metadata } = e.before.metadata
-      await k.request('POST', await k.path({ ...ref, name: undefined }), { query: { fieldManager: ROLLBACK_MANAGER }, body: { ...restoreBody(e.before, e.before), metadata }, signal })
+      await api.request('POST', await api.path({ ...ref, name: undefined }), { query: { fieldManager: ROLLBACK_MANAGER }, body: { ...restoreBody(e.before, e.before), metadata }, signal })
       return { resource: e.resource, action: 'restored', message: 'recreated as it was before the run' }
     }
     if (live.metadata.resourceVersion === e.before.metadata.resourceVersion) return undefined
     try {
-      await k.request('PUT', path, { query: { fieldManager: ROLLBACK_MANAGER }, body: restoreBody(e.before, live), signal })
+      await api.request('PUT', path, { query: { fieldManager: ROLLBACK_MANAGER }, body: restoreBody(e.before, live), signal })
       return { resource: e.resource, action: 'restored' }
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 409) || attempt >= 3) throw err

@@ -11,26 +11,12 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { parse } from 'yaml'
 import { DeployError, oneLine } from '../errors.js'
+import type { ChartSettings } from '../inputs.js'
+import { runProgram } from '../process.js'
 import { parseManifests } from './load.js'
-import { run } from './render.js'
 import { type KubeObject, type Manifest, resourceName } from './types.js'
 
-export interface ChartSpec {
-  /** a local chart directory, oci://host/path/name, or a chart name in `repo` */
-  chart: string
-  version?: string
-  /** chart repository URL (`helm --repo`) */
-  repo?: string
-  /** values files, in order (later wins) */
-  values: string[]
-  /** KEY=VALUE lines for --set and --set-string */
-  set: string[]
-  setString: string[]
-  /** release name; default the chart's name */
-  release?: string
-  username?: string
-  password?: string
-}
+export type ChartSpec = ChartSettings
 
 /** What `helm upgrade --install` would read from the cluster for .Capabilities. */
 export interface Capabilities {
@@ -254,11 +240,11 @@ export async function renderChart(spec: ChartSpec, opts: ChartRenderOptions): Pr
       }
     } else {
       tmp = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'kube-ship-chart-'))
-      const pulled = await exec(helm, pullArgs(spec, tmp), opts.cwd)
+      const pulled = await runHelm(helm, pullArgs(spec, tmp), opts.cwd)
       if (pulled.code !== 0) {
         const text = pulled.stderr || pulled.stdout
         const ask = kind === 'oci' && spec.version && /not found/i.test(text)
-        throw pullFailure(spec, text, ask ? (await exec(helm, showArgs(spec), opts.cwd)).code === 0 : undefined)
+        throw pullFailure(spec, text, ask ? (await runHelm(helm, showArgs(spec), opts.cwd)).code === 0 : undefined)
       }
       const [dir] = await fs.readdir(tmp)
       if (!dir) throw new DeployError(`helm pull of '${spec.chart}' unpacked nothing`, { input: 'chart' })
@@ -273,7 +259,7 @@ export async function renderChart(spec: ChartSpec, opts: ChartRenderOptions): Pr
     const fileOf = (source: string): string => (kind === 'local' ? sourceFile(display, source) : `${display} ${source.split('/').slice(1).join('/')}`)
     const template = async (upgrade: boolean) => {
       const args = templateArgs(release, chartDir, spec, { namespace: opts.namespace, capabilities: opts.capabilities, upgrade, cwd: opts.cwd })
-      const r = await exec(helm, args, opts.cwd)
+      const r = await runHelm(helm, args, opts.cwd)
       if (r.code !== 0) throw helmFailure(r.stderr || r.stdout, kind === 'local' ? display : undefined, 'chart')
       for (const line of r.stderr.split('\n')) if (line.trim()) opts.log?.(`helm: ${line.trim()}`)
       return splitRendered(r.stdout, fileOf)
@@ -293,8 +279,8 @@ async function chartMeta(dir: string): Promise<{ name: string; version: string }
   return { name: String(meta.name ?? path.basename(dir)), version: String(meta.version ?? '') }
 }
 
-async function exec(helm: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await run(helm, args, { cwd })
+async function runHelm(helm: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await runProgram(helm, args, { cwd })
   if (r.missing)
     throw new DeployError(`helm is not on PATH (looked for '${helm}')`, {
       input: 'chart',

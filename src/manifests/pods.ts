@@ -70,3 +70,9 @@ export function appImage(images: string[], repository?: string): string | undefi
 function join(at: string, key: string): string {
   return at ? `${at}.${key}` : key
 }
+
+/** Pure: the pod's Ready condition is True (it passes its readiness probe and takes traffic). */
+export function isPodReady(pod: object): boolean {
+  const conditions = ((pod as { status?: unknown }).status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []
+  return conditions.some(c => c.type === 'Ready' && c.status === 'True')
+}

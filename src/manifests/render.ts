@@ -1,10 +1,10 @@
 // Kustomize I/O: find an overlay's kustomization file and render the overlay with the real
 // kustomize (`kustomize build`, else `kubectl kustomize`). Rendered objects point at the
 // overlay's kustomization file, line 1: kustomize's output carries no per-file positions.
-import { execFile } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { DeployError, oneLine } from '../errors.js'
+import { runProgram } from '../process.js'
 import { KUSTOMIZATION_FILES } from './kustomize.js'
 import { parseManifests } from './load.js'
 import type { Manifest } from './types.js'
@@ -38,7 +38,7 @@ export async function renderOverlay(dir: string, cwd = process.cwd(), renderers:
   const file = await findKustomization(dir, cwd)
   let lastMissing = ''
   for (const r of renderers) {
-    const result = await run(r.file, [...r.args, path.resolve(cwd, dir)])
+    const result = await runProgram(r.file, [...r.args, path.resolve(cwd, dir)])
     if (result.missing) {
       lastMissing = r.file
       continue
@@ -92,23 +92,4 @@ export function shortKustomizeMessage(message: string, root: string, max = 300):
   const cause = line.split(/:\s+/).filter(Boolean).slice(-2).join(': ')
   const short = `${from ? `resource '${from}': ` : ''}${cause}`
   return short.length <= max ? short : `${short.slice(0, max - 1)}…`
-}
-
-export interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-  /** the program is not on PATH */
-  missing: boolean
-}
-
-/** Runs a renderer (kustomize, kubectl, helm) without a shell; never rejects. */
-export function run(file: string, args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
-  return new Promise(resolve => {
-    // env explicitly: what this module sees as process.env (a test sandbox's too) is what the tool gets.
-    execFile(file, args, { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8', cwd: opts.cwd, env: process.env }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-      resolve({ code, stdout, stderr, missing: (error as NodeJS.ErrnoException | null)?.code === 'ENOENT' })
-    })
-  })
 }

@@ -3,7 +3,7 @@
 // namespace carrying the preview label of this PR is deleted; one already gone is success.
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
-import { kube } from '../kube/client.js'
+import { clientFor } from '../kube/client.js'
 import { ApiError, failure } from '../kube/errors.js'
 import { listWatch } from '../kube/status/watch.js'
 import type { KubeObject } from '../manifests/types.js'
@@ -25,11 +25,11 @@ export interface CleanupOptions {
 
 /** Deletes the preview namespace and waits until the API server no longer has it. */
 export async function cleanupPreview(kc: KubeConfig, preview: Pick<Preview, 'namespace' | 'number'>, opts: CleanupOptions = {}): Promise<CleanupResult> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   const name = preview.namespace
   const path = `/api/v1/namespaces/${encodeURIComponent(name)}`
   const what = { resource: `Namespace/${name}`, rbacResource: 'namespaces' }
-  const ns = await k.get({ apiVersion: 'v1', kind: 'Namespace', name }, opts.signal).catch(err => {
+  const ns = await api.get({ apiVersion: 'v1', kind: 'Namespace', name }, opts.signal).catch(err => {
     throw failure(err, { verb: 'get', ...what })
   })
   if (!ns) return { namespace: name, deleted: false }
@@ -42,7 +42,7 @@ export async function cleanupPreview(kc: KubeConfig, preview: Pick<Preview, 'nam
 
   if (!ns.metadata.deletionTimestamp) {
     try {
-      await k.request('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, signal: opts.signal })
+      await api.request('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' }, signal: opts.signal })
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 404)) throw failure(err, { verb: 'delete', ...what })
     }
@@ -59,7 +59,7 @@ async function waitGone(kc: KubeConfig, name: string, opts: CleanupOptions): Pro
   const started = Date.now()
   let gone = false
   let last: KubeObject | undefined
-  await listWatch(kube(kc), '/api/v1/namespaces', `metadata.name=${name}`, signal, {
+  await listWatch(clientFor(kc), '/api/v1/namespaces', `metadata.name=${name}`, signal, {
     onList: items => {
       last = items[0]
       gone = items.length === 0

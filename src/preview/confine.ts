@@ -4,19 +4,19 @@
 // Namespace of a preview would stay forever.
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
-import { kube } from '../kube/client.js'
+import { clientFor } from '../kube/client.js'
 import { failure } from '../kube/errors.js'
 import type { Manifest } from '../manifests/types.js'
 import type { Preview } from './index.js'
 
 /** Throws one DeployError naming file:line for the first document that would leave the preview namespace. */
 export async function confinePreview(kc: KubeConfig, documents: Manifest[], preview: Pick<Preview, 'namespace'>): Promise<void> {
-  const k = kube(kc)
+  const api = clientFor(kc)
   for (const m of documents) {
     const o = m.object
     if (o.apiVersion === 'v1' && o.kind === 'Namespace' && o.metadata.name === preview.namespace) continue
     const place = { file: m.origin.file, line: m.origin.line }
-    const r = await k.resource(o.apiVersion, o.kind).catch(err => {
+    const r = await api.resource(o.apiVersion, o.kind).catch(err => {
       throw failure(err, { verb: 'apply', resource: `${o.kind}/${o.metadata.name}`, origin: m.origin })
     })
     if (!r.namespaced)

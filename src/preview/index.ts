@@ -1,4 +1,5 @@
-// PR preview environments, the pure half: which PR, which namespace, environment and URL, and the
+// preview/: PR preview environments. This file is the pure half (confine.ts keeps a preview's
+// objects in its namespace, cleanup.ts removes the namespace when the PR closes): which PR, which namespace, environment and URL, and the
 // label every preview object carries. Templates take {number}, {repo} and {branch}; {repo} and
 // {branch} are made label-safe (lowercase, other characters → '-') and shortened so the namespace
 // fits 63 characters. Anything else is an error naming the input.

@@ -6,9 +6,6 @@ import * as core from '@actions/core'
 import type { DeployReport } from './model.js'
 import { apiLine, type GitHubContext, type Octokit } from './github.js'
 
-/** State the post step reads: the GitHub Deployment main started and has not finished. */
-export const DEPLOYMENT_STATE = 'kube-ship-deployment'
-
 export interface DeploymentHandle {
   id: number
   environment: string

@@ -1,7 +1,8 @@
-// The rolling strategy (and `mode: diff`): apply everything (dry run first, capturing what was
-// there into the run's journal), wait for every rollout at once, run the health gates, and on any
-// failure undo what the journal says the run changed and wait for the restored workloads. Fills the report as it goes; throws one DeployError when the
-// deploy failed (after rolling back), so the pipeline marks the run failed / rolled-back.
+// The rolling plan, deliver's default (and canary's when there is nothing to compare with):
+// apply everything (dry run first, capturing what was there into the run's journal), wait for
+// every rollout at once, run the health gates, and on any failure undo what the journal says the
+// run changed and wait for the restored workloads. Fills the report as it goes (the status is
+// decided by src/status.ts from what deliver records); throws one DeployError when it failed.
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
@@ -11,8 +12,7 @@ import type { Manifest } from '../manifests/types.js'
 import type { DeployReport, WorkloadResult } from '../report/model.js'
 import { probeHealth } from '../health/http.js'
 import { type Applied, applyObjects, newJournal, toResourceEntries } from '../kube/apply.js'
-import { kube } from '../kube/client.js'
-import { diffObjects } from '../kube/diff.js'
+import { clientFor } from '../kube/client.js'
 import { capturesOf, hasChanges, previousImage, rollbackRun } from '../kube/rollback.js'
 import { evaluate, isWorkload } from '../kube/status/rules.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from '../kube/status/watch.js'
@@ -43,14 +43,14 @@ export function waitTargets(applied: Applied[]): WaitTarget[] {
     .map(a => ({ apiVersion: a.object.apiVersion, kind: a.object.kind, namespace: a.object.metadata.namespace, name: a.object.metadata.name }))
 }
 
-export function toWorkloadResult(o: WaitOutcome): WorkloadResult {
+export function toWorkloadResult(outcome: WaitOutcome): WorkloadResult {
   return {
-    kind: o.target.kind,
-    namespace: o.target.namespace ?? '',
-    name: o.target.name,
-    ok: o.verdict.state === 'done',
-    message: o.verdict.message,
-    durationMs: o.durationMs
+    kind: outcome.target.kind,
+    namespace: outcome.target.namespace ?? '',
+    name: outcome.target.name,
+    ok: outcome.verdict.state === 'done',
+    message: outcome.verdict.message,
+    durationMs: outcome.durationMs
   }
 }
 
@@ -64,17 +64,8 @@ export async function waitForCrds(kc: KubeConfig, crds: Applied[], signal?: Abor
 
 export async function runRolling(ctx: RollingContext): Promise<void> {
   const { kc, settings, documents, report, signal } = ctx
-  const namespace = settings.namespace || kube(kc).contextNamespace
+  const namespace = settings.namespace || clientFor(kc).contextNamespace
   report.namespace ??= namespace
-
-  if (settings.mode === 'diff') {
-    const d = await core.group('Diff (server-side dry run)', () => diffObjects(kc, documents, { namespace, signal }))
-    report.diff = d.text
-    report.resources = d.resources
-    report.status = 'diff'
-    core.info(d.text || 'No changes.')
-    return
-  }
 
   const journal = newJournal()
   const image = settings.image ? repository(settings.image) : undefined
@@ -107,18 +98,14 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
       const failed = report.health.find(h => !h.ok)
       if (failed) throw new DeployError(`health check ${failed.url} failed: ${failed.message}`, { hint: 'the rollout finished but the service does not answer as expected' })
     }
-    report.status = 'succeeded'
   } catch (err) {
-    report.status = 'failed'
-    report.error = describeError(err)
-    core.info(`Failed: ${report.error}`) // the ::error:: annotation is main's, once
+    core.info(`Failed: ${describeError(err)}`) // the ::error:: annotation is main's, once
     if (!journal.entries.some(e => e.written)) core.info('Nothing was changed: the run was refused before its first write')
     else if (settings.rollbackOnFailure && !hasChanges(journal)) core.info('Rollback: nothing to undo (no object had changed)')
     else if (settings.rollbackOnFailure) {
       const undo = async (rbSignal: AbortSignal): Promise<void> => {
         const rb = await rollbackRun(kc, journal, { signal: rbSignal })
         report.rollback = rb.records
-        if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
         if (!rb.records.length) core.info('Rollback: nothing to undo (no object had changed)')
         for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
       }

@@ -1,12 +1,14 @@
-// Running docker, buildx and cosign for the image stage: one runner that streams the tool's
-// output to the job log, keeps the stderr tail for the one error line, and stops the tool when
-// the run is cancelled (a SIGINT to the action must not leave a build or a push running).
+// The one way this action runs a program (docker, buildx, cosign, git, kustomize, kubectl,
+// helm): no shell, the exit code answered instead of thrown, stdin only when there is input
+// (otherwise closed), output collected and, for a build, streamed to the job log. A signal (the
+// job's cancellation) stops the program's whole process group: `docker buildx` is the docker
+// CLI plus the buildx plugin it starts, and a stop must reach both.
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 
-export interface ToolRun {
+export interface ProgramResult {
   code: number
   stdout: string
   /** the last 20 kB of stderr */
@@ -15,24 +17,26 @@ export interface ToolRun {
   missing: boolean
 }
 
-export interface ToolOptions {
-  /** stream stdout/stderr to the job log (a build's progress); otherwise only collected */
-  stream?: boolean
+export interface ProgramOptions {
+  cwd?: string
+  /** default: process.env as this module sees it (a test sandbox's too) */
   env?: NodeJS.ProcessEnv
+  /** written to stdin, which is then closed */
   input?: string
-  /** on abort the tool gets SIGTERM, then SIGKILL 5 s later; the promise settles when it exits */
+  /** show the command line and stream the output to the job log (a build); otherwise only collected */
+  stream?: boolean
+  /** on abort the program gets SIGTERM, then SIGKILL 5 s later; the promise settles when it exits */
   signal?: AbortSignal
 }
 
 const KILL_AFTER_MS = 5000
+const STDERR_TAIL = 20000
 
-/** Runs file without a shell; never rejects (an abort resolves once the tool has exited). */
-export function runTool(file: string, args: string[], opts: ToolOptions = {}): Promise<ToolRun> {
+/** Runs file with args; never rejects (an abort resolves once the program has exited). */
+export function runProgram(file: string, args: string[], opts: ProgramOptions = {}): Promise<ProgramResult> {
   return new Promise(resolve => {
     if (opts.stream) core.info(`[command]${file} ${args.join(' ')}`)
-    // Its own process group: `docker buildx` is the docker CLI plus the buildx plugin it starts,
-    // and a stop must reach both (killing only the CLI would leave buildx building).
-    const child = spawn(file, args, { env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true })
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: true })
     let stdout = ''
     let stderr = ''
     child.stdout!.on('data', (d: Buffer) => {
@@ -40,7 +44,7 @@ export function runTool(file: string, args: string[], opts: ToolOptions = {}): P
       if (opts.stream) process.stdout.write(d)
     })
     child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-20000)
+      stderr = (stderr + d.toString()).slice(-STDERR_TAIL)
       if (opts.stream) process.stderr.write(d)
     })
     let killer: NodeJS.Timeout | undefined
@@ -57,14 +61,15 @@ export function runTool(file: string, args: string[], opts: ToolOptions = {}): P
     }
     if (opts.signal?.aborted) onAbort()
     else opts.signal?.addEventListener('abort', onAbort, { once: true })
-    const done = (r: ToolRun): void => {
+    const done = (r: ProgramResult): void => {
       clearTimeout(killer)
       opts.signal?.removeEventListener('abort', onAbort)
       resolve(r)
     }
     child.on('error', err => done({ code: 127, stdout, stderr: err.message, missing: (err as NodeJS.ErrnoException).code === 'ENOENT' }))
     child.on('close', code => done({ code: code ?? 1, stdout, stderr, missing: false }))
-    if (opts.input !== undefined) child.stdin!.end(opts.input)
+    // A program that exits without reading its input must not fail the run with EPIPE.
+    if (opts.input !== undefined) child.stdin!.on('error', () => undefined).end(opts.input)
   })
 }
 
