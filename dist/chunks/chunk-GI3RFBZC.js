@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+function l(e){let t=e.delivered?"success":"failure";return e.cancelled&&!e.completed?{status:"cancelled",deployment:t,jobFails:!0}:e.failed?{status:e.rolledBack&&!e.delivered?"rolled-back":"failed",deployment:t,jobFails:!0}:e.completed?e.mode==="diff"?{status:"diff",deployment:"success",jobFails:!1}:e.mode==="cleanup"?{status:"cleaned-up",deployment:"inactive",jobFails:!1}:{status:"succeeded",deployment:"success",jobFails:!1}:{status:"failed",deployment:t,jobFails:!0}}function o(e){return e.length>0&&e.every(t=>t.action!=="failed")}export{l as a,o as b};
+//# sourceMappingURL=chunk-GI3RFBZC.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{a as r,b as i}from"./chunk-H7IXSMKV.js";var o=i((p,e)=>{e.exports=r("node:util")});export{o as a};
-//# sourceMappingURL=chunk-J5IAAZKH.js.map

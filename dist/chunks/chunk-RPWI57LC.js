@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+import{p as n,q as r}from"./chunk-C4DRFQ2V.js";var t={isPost:"isPost",registryLogout:"docker-logout",lock:"kube-ship-lock",deployment:"kube-ship-deployment"};function s(e){let o=r(e);if(o)try{return JSON.parse(o)}catch{return}}function i(e,o){n(e,o?JSON.stringify(o):"")}var d={isPost:()=>r(t.isPost)==="true",markMainStarted:()=>n(t.isPost,"true"),registryLogout:()=>r(t.registryLogout),saveRegistryLogout:e=>n(t.registryLogout,e),lock:()=>s(t.lock),saveLock:e=>i(t.lock,e&&{namespace:e.namespace,name:e.name,holder:e.holder}),deployment:()=>s(t.deployment),saveDeployment:e=>i(t.deployment,e)};export{d as a};
+//# sourceMappingURL=chunk-RPWI57LC.js.map

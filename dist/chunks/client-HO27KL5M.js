@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{g as a,h as b,i as c,j as d,k as e,l as f,m as g,n as h,o as i,p as j}from"./chunk-AQW25H73.js";import"./chunk-ARHHFJN7.js";import"./chunk-CJ367W42.js";import"./chunk-UL4RWVG4.js";import"./chunk-KKRG4R2W.js";import"./chunk-J5IAAZKH.js";import"./chunk-AYTW2BI3.js";import"./chunk-6CNZ5DAJ.js";import"./chunk-B625ZSQA.js";import"./chunk-34YKHNVJ.js";import"./chunk-H7IXSMKV.js";export{f as Kube,c as UnreachableError,i as checkConnection,d as classify,e as isTransient,h as kube,j as labelSelector,a as loadKubeConfig,b as refOf,g as unreachable};
-//# sourceMappingURL=client-HO27KL5M.js.map

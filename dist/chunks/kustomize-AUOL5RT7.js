@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{d as a,e as b,f as c,g as d,h as e,i as f,j as g,k as h}from"./chunk-BKPMS2B4.js";import"./chunk-7563TKYF.js";import"./chunk-SL3VWRR3.js";import"./chunk-CJ367W42.js";import"./chunk-KKRG4R2W.js";import"./chunk-J5IAAZKH.js";import"./chunk-AYTW2BI3.js";import"./chunk-6CNZ5DAJ.js";import"./chunk-34YKHNVJ.js";import"./chunk-H7IXSMKV.js";export{a as KUSTOMIZATION_FILES,e as kustomizeMatches,h as nameRegexWarning,c as readImages,b as setImage,f as splitKustomizeImage,g as transformImage,d as updatedEntry};
-//# sourceMappingURL=kustomize-AUOL5RT7.js.map

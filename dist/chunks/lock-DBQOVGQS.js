@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{a,b,c,d,e,f,g,h}from"./chunk-Z7JTN5SF.js";import"./chunk-IXFFGH4G.js";import"./chunk-AQW25H73.js";import"./chunk-ARHHFJN7.js";import"./chunk-CJ367W42.js";import"./chunk-UL4RWVG4.js";import"./chunk-KKRG4R2W.js";import"./chunk-J5IAAZKH.js";import"./chunk-AYTW2BI3.js";import"./chunk-6CNZ5DAJ.js";import"./chunk-B625ZSQA.js";import"./chunk-34YKHNVJ.js";import"./chunk-H7IXSMKV.js";export{a as LOCK_STATE,f as acquireLock,d as expiredByClock,e as holderIdentity,b as lockName,c as microTime,h as releaseLock,g as renewDeadline};
-//# sourceMappingURL=lock-DBQOVGQS.js.map
