@@ -121,6 +121,57 @@ describe('PR preview environment, opened to closed', () => {
   })
 })
 
+describe('PR preview with prune', () => {
+  const number = randomInt(100_000, 199_999)
+  const ns = `pr-${number}`
+  const pr = (action: string, sha: string) => ({ action, number, pull_request: { number, head: { ref: 'feature/p', sha }, base: { ref: 'main' } } })
+  const inputs = (extra: Record<string, string> = {}) => ({
+    image: image(),
+    digest,
+    kustomize: 'k8s/overlays/preview',
+    'image-name': 'registry.example/demo/web',
+    preview: 'true',
+    prune: 'true',
+    environment: 'preview',
+    'github-token': 'ghs_standintoken',
+    timeout: '3m',
+    ...extra
+  })
+  let withoutIngress: string
+  beforeAll(() => {
+    gh.addPull(owner, name, { number, head: { ref: 'feature/p', sha: '6'.repeat(40) } })
+    // The PR's next commit drops the Ingress from the base.
+    withoutIngress = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-gh-prune-'))
+    fs.cpSync(checkout, withoutIngress, { recursive: true })
+    const base = path.join(withoutIngress, 'k8s/base/kustomization.yaml')
+    fs.writeFileSync(base, fs.readFileSync(base, 'utf8').replace('  - ingress.yaml\n', ''))
+  })
+  afterAll(async () => {
+    await deleteNamespace(ns)
+    fs.rmSync(withoutIngress, { recursive: true, force: true })
+  })
+
+  it('the objects of a preview form its set in its namespace; a removed object is pruned there; cleanup still deletes the namespace', async () => {
+    const opened = await runAction(inputs(), { env: githubEnv('pull_request', pr('opened', '6'.repeat(40)), '6'.repeat(40)), cwd: checkout })
+    expect(errorLines(opened.log)).toEqual([])
+    const parent = (await kubectlJson(['-n', ns, 'get', 'configmaps', '-l', 'applyset.kubernetes.io/id'])).items
+    expect(parent).toHaveLength(1)
+    const id = parent[0].metadata.labels['applyset.kubernetes.io/id']
+    for (const what of ['deployment/web', 'service/web', 'ingress/web']) expect((await kubectlJson(['-n', ns, 'get', what])).metadata.labels['applyset.kubernetes.io/part-of']).toBe(id)
+
+    const pushed = await runAction(inputs(), { env: { ...githubEnv('pull_request', pr('synchronize', '7'.repeat(40)), '7'.repeat(40)), GITHUB_WORKSPACE: withoutIngress }, cwd: withoutIngress })
+    expect(errorLines(pushed.log)).toEqual([])
+    expect((await kubectlResult(['-n', ns, 'get', 'ingress', 'web'])).code).not.toBe(0)
+    expect(pushed.summary).toContain(`deleted: <code>Ingress/${ns}/web</code>`)
+    expect((await kubectlResult(['-n', ns, 'get', 'deployment', 'web'])).code).toBe(0)
+
+    const closed = await runAction(inputs({ mode: 'cleanup' }), { env: githubEnv('pull_request', pr('closed', '7'.repeat(40)), '7'.repeat(40)), cwd: withoutIngress })
+    expect(errorLines(closed.log)).toEqual([])
+    expect((await kubectlResult(['get', 'namespace', ns])).code).not.toBe(0)
+    expect(gh.violations).toEqual([])
+  })
+})
+
 describe('deploy on merge', () => {
   let namespace: string
   beforeAll(async () => {
