@@ -218,6 +218,32 @@ describe('prune with blue-green', () => {
   })
 })
 
+describe('prune with a canary', () => {
+  it('prunes only after the promotion; the canary objects are the strategy’s, never prune candidates', async () => {
+    const ns = await fresh('prune-cn')
+    const repo = `e2e/prune-cn-${ns}`
+    const image = `${stack().registry}/${repo}`
+    const [d1, d2] = [await pushImage(repo, 'v1', `${ns}-1`), await pushImage(repo, 'v2', `${ns}-2`)]
+    const web = { ...deployment('web', 'v1'), spec: { ...(deployment('web', 'v1').spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${image}:v1` }] } } } }
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
+    const ingress = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'web' },
+      spec: { ingressClassName: 'nginx', rules: [{ host: `${ns}.example`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] }
+    }
+    ok(await ship(ns, [web, svc, ingress, configMap('extra', { a: '1' }), configMap('keep', { a: '1' })], { image, digest: d1 }))
+    const second = await ship(ns, [web, svc, ingress, configMap('keep', { a: '1' })], { image, digest: d2, strategy: 'canary', 'canary-steps': '20:1s' })
+    ok(second)
+    expect(await exists(ns, 'configmap/extra')).toBe(false)
+    expect(second.log.indexOf(`Prune: deleted ConfigMap/${ns}/extra`)).toBeGreaterThan(second.log.indexOf('Canary promoted'))
+    expect(second.log.indexOf('Canary promoted')).toBeGreaterThan(0)
+    expect(second.summary).not.toMatch(/deleted: .*web-canary/)
+    expect((await kubectlJson(['-n', ns, 'get', 'deployment', 'web'])).spec.template.spec.containers[0].image).toBe(`${image}@${d2}`)
+    expect(await exists(ns, 'configmap/keep')).toBe(true)
+  })
+})
+
 describe("kubectl's view of kube-ship's ApplySet (KUBECTL_APPLYSET=true)", () => {
   const kubectlApplySet = async (ns: string, parent: string, objects: KubeObject[]) =>
     run('kubectl', ['--kubeconfig', stack().kubeconfig, '-n', ns, 'apply', '--server-side', '--prune', `--applyset=${parent}`, '-f', '-'], {
