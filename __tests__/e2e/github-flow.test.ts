@@ -50,22 +50,24 @@ function githubEnv(event: string, payload: unknown, sha: string): Record<string,
   }
 }
 
+/** The inputs of a PR preview deploy of the example app's preview overlay. */
+const previewInputs = (extra: Record<string, string>): Record<string, string> => ({
+  image: image(),
+  digest,
+  kustomize: 'k8s/overlays/preview',
+  'image-name': 'registry.example/demo/web',
+  preview: 'true',
+  environment: 'preview',
+  'github-token': 'ghs_standintoken',
+  timeout: '3m',
+  ...extra
+})
+
 describe('PR preview environment, opened to closed', () => {
   const number = randomInt(10_000, 99_999)
   const ns = `pr-${number}`
   const pr = (action: string, sha: string) => ({ action, number, pull_request: { number, head: { ref: 'feature/x', sha }, base: { ref: 'main' } } })
-  const inputs = (extra: Record<string, string> = {}) => ({
-    image: image(),
-    digest,
-    kustomize: 'k8s/overlays/preview',
-    'image-name': 'registry.example/demo/web',
-    preview: 'true',
-    environment: 'preview',
-    'environment-url': 'https://pr-{number}.preview.example.test',
-    'github-token': 'ghs_standintoken',
-    timeout: '3m',
-    ...extra
-  })
+  const inputs = (extra: Record<string, string> = {}) => previewInputs({ 'environment-url': 'https://pr-{number}.preview.example.test', ...extra })
 
   // The PR exists on GitHub before any workflow runs for it.
   beforeAll(() => {
@@ -125,18 +127,7 @@ describe('PR preview with prune', () => {
   const number = randomInt(100_000, 199_999)
   const ns = `pr-${number}`
   const pr = (action: string, sha: string) => ({ action, number, pull_request: { number, head: { ref: 'feature/p', sha }, base: { ref: 'main' } } })
-  const inputs = (extra: Record<string, string> = {}) => ({
-    image: image(),
-    digest,
-    kustomize: 'k8s/overlays/preview',
-    'image-name': 'registry.example/demo/web',
-    preview: 'true',
-    prune: 'true',
-    environment: 'preview',
-    'github-token': 'ghs_standintoken',
-    timeout: '3m',
-    ...extra
-  })
+  const inputs = (extra: Record<string, string> = {}) => previewInputs({ prune: 'true', ...extra })
   let withoutIngress: string
   beforeAll(() => {
     gh.addPull(owner, name, { number, head: { ref: 'feature/p', sha: '6'.repeat(40) } })

@@ -196,14 +196,20 @@ describe('prune through the ApplySet', () => {
   })
 })
 
+/** A namespace with two pushed digests of one image, and the web Deployment + Service a strategy steps. */
+async function webApp(prefix: string) {
+  const ns = await fresh(prefix)
+  const repo = `e2e/${prefix}-${ns}`
+  const image = `${stack().registry}/${repo}`
+  const [d1, d2] = [await pushImage(repo, 'v1', `${ns}-1`), await pushImage(repo, 'v2', `${ns}-2`)]
+  const web = { ...deployment('web', 'v1'), spec: { ...(deployment('web', 'v1').spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${image}:v1` }] } } } }
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
+  return { ns, image, d1, d2, web, svc }
+}
+
 describe('prune with blue-green', () => {
   it('prunes after the switch; the colour Deployments stay the strategy’s', async () => {
-    const ns = await fresh('prune-bg')
-    const repo = `e2e/prune-bg-${ns}`
-    const image = `${stack().registry}/${repo}`
-    const [d1, d2] = [await pushImage(repo, 'v1', `${ns}-1`), await pushImage(repo, 'v2', `${ns}-2`)]
-    const web = { ...deployment('web', 'v1'), spec: { ...(deployment('web', 'v1').spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${image}:v1` }] } } } }
-    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
+    const { ns, image, d1, d2, web, svc } = await webApp('prune-bg')
     const bg = (digest: string) => ({ image, digest, strategy: 'blue-green' })
     ok(await ship(ns, [web, svc, configMap('extra', { a: '1' }), configMap('keep', { a: '1' })], bg(d1)))
     const first = (await kubectlJson(['-n', ns, 'get', 'service', 'web'])).spec.selector['kube-ship.dev/color']
@@ -220,12 +226,7 @@ describe('prune with blue-green', () => {
 
 describe('prune with a canary', () => {
   it('prunes only after the promotion; the canary objects are the strategy’s, never prune candidates', async () => {
-    const ns = await fresh('prune-cn')
-    const repo = `e2e/prune-cn-${ns}`
-    const image = `${stack().registry}/${repo}`
-    const [d1, d2] = [await pushImage(repo, 'v1', `${ns}-1`), await pushImage(repo, 'v2', `${ns}-2`)]
-    const web = { ...deployment('web', 'v1'), spec: { ...(deployment('web', 'v1').spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${image}:v1` }] } } } }
-    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } }
+    const { ns, image, d1, d2, web, svc } = await webApp('prune-cn')
     const ingress = {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
