@@ -29,7 +29,7 @@ async function finishDeployment(): Promise<void> {
   const saved = state.deployment()
   const token = core.getInput('github-token')
   if (!saved || !token || !process.env.GITHUB_REPOSITORY) return
-  const { apiLine, runUrl } = await import('./report/github.js')
+  const { apiLine, runUrl } = await import('./github.js')
   try {
     const [github, { githubClient }] = await Promise.all([import('@actions/github'), import('./report/octokit.js')])
     const ctx = github.context

@@ -8,8 +8,9 @@ import { DeployError } from '../../src/errors.js'
 import { readSettings } from '../../src/inputs.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 import { newReport } from '../../src/report/model.js'
+import { decideStatus } from '../../src/status.js'
 import { runBlueGreen } from '../../src/strategies/blue-green.js'
-import type { StageContext } from '../../src/strategies/canary.js'
+import type { PlanContext, PlanFacts } from '../../src/strategies/index.js'
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, SIM_LABEL, stack } from './stack.js'
 
 const REPO = '127.0.0.1:5310/e2e/shop'
@@ -49,13 +50,16 @@ afterAll(async () => {
   if (ns) await deleteNamespace(ns)
 })
 
-function context(d: string, podLabels: Record<string, string> = {}): StageContext {
+function context(d: string, podLabels: Record<string, string> = {}): PlanContext {
   const settings = readSettings(name => ({ namespace: ns, image: REPO, digest: d, strategy: 'blue-green', timeout: '3m', 'health-url': healthUrl })[name] ?? '')
   const kc = new KubeConfig()
   kc.loadFromFile(stack().kubeconfig)
   const report = newReport({ environment: 'e2e', mode: 'deploy', strategy: 'blue-green', image: { ref: REPO, digest: d, tags: [], built: false } })
   return { kc, settings, documents: app(d, podLabels).map((object, i) => ({ object, origin: { file: 'app.yaml', line: 1 + i * 12 } })), report, signal: AbortSignal.timeout(180_000) }
 }
+
+/** Facts as deliver hands them to a plan, before it ran. */
+const freshFacts = (): PlanFacts => ({ delivered: false, rolledBack: false })
 
 const selector = async (): Promise<Record<string, string>> => (await kubectlJson(['get', '-n', ns, 'service', 'web'])).spec.selector
 const replicas = async (name: string): Promise<number | undefined> => {
@@ -71,14 +75,16 @@ describe('blue-green', () => {
     await kubectl(['rollout', 'status', '-n', ns, 'deployment/web', '--timeout=120s'])
 
     const first = context(digest(2))
-    await runBlueGreen(first)
+    const firstFacts = freshFacts()
+    await runBlueGreen(first, firstFacts)
+    expect(firstFacts).toEqual({ delivered: true, rolledBack: false })
     expect(await selector()).toEqual({ app: 'web', 'kube-ship.dev/color': 'blue' })
     expect(await image('web-blue')).toBe(`${REPO}@${digest(2)}`)
     expect(await replicas('web')).toBe(0)
     expect(first.report.blueGreen).toEqual({ service: 'web', to: 'blue', switched: true })
 
     const second = context(digest(3))
-    await runBlueGreen(second)
+    await runBlueGreen(second, freshFacts())
     expect(await selector()).toEqual({ app: 'web', 'kube-ship.dev/color': 'green' })
     expect(await image('web-green')).toBe(`${REPO}@${digest(3)}`)
     expect(await replicas('web-blue')).toBe(0)
@@ -88,8 +94,9 @@ describe('blue-green', () => {
     const greenBefore = (await kubectlJson(['get', '-n', ns, 'deployment', 'web-green'])).metadata.generation
     healthy = false
     const third = context(digest(4))
+    const thirdFacts = freshFacts()
     try {
-      await expect(runBlueGreen(third)).rejects.toThrow(DeployError)
+      await expect(runBlueGreen(third, thirdFacts)).rejects.toThrow(DeployError)
     } finally {
       healthy = true
     }
@@ -104,14 +111,16 @@ describe('blue-green', () => {
       { resource: `Deployment/${ns}/web-blue`, action: 'deleted' }
     ])
     expect(third.report.health).toEqual([expect.objectContaining({ url: healthUrl, ok: false, status: 503 })])
-    expect(third.report.status).toBe('rolled-back')
+    expect(decideStatus({ mode: 'deploy', completed: false, failed: true, cancelled: false, ...thirdFacts }).status).toBe('rolled-back')
 
     // A new colour that crashes never takes traffic: no switch, and it is removed.
     const fourth = context(digest(5), { [SIM_LABEL]: 'crashloop' })
-    await expect(runBlueGreen(fourth)).rejects.toThrow(/^blue-green blue was not switched to: .*web-blue.*(CrashLoopBackOff|crash)/)
+    const fourthFacts = freshFacts()
+    await expect(runBlueGreen(fourth, fourthFacts)).rejects.toThrow(/^blue-green blue was not switched to: .*web-blue.*(CrashLoopBackOff|crash)/)
     expect(await selector()).toEqual({ app: 'web', 'kube-ship.dev/color': 'green' })
     expect(await replicas('web-blue')).toBeUndefined()
     expect((await kubectlJson(['get', '-n', ns, 'deployment', 'web-green'])).metadata.generation).toBe(greenBefore)
-    expect(fourth.report).toMatchObject({ status: 'failed', blueGreen: { from: 'green', to: 'blue', switched: false } })
+    expect(fourth.report).toMatchObject({ blueGreen: { from: 'green', to: 'blue', switched: false } })
+    expect(decideStatus({ mode: 'deploy', completed: false, failed: true, cancelled: false, ...fourthFacts }).status).toBe('failed')
   })
 })

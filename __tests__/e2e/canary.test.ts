@@ -13,7 +13,8 @@ import { DeployError } from '../../src/errors.js'
 import { readSettings } from '../../src/inputs.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { newReport } from '../../src/report/model.js'
-import { runCanary, type StageContext, type StepEvent } from '../../src/strategies/canary.js'
+import { runCanary, type StepEvent } from '../../src/strategies/canary.js'
+import type { PlanContext, PlanFacts } from '../../src/strategies/index.js'
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, kubectlResult, SIM_LABEL, stack } from './stack.js'
 
 const REPO = '127.0.0.1:5310/e2e/shop'
@@ -80,7 +81,7 @@ async function setup(extra: KubeObject[]): Promise<string> {
   return ns
 }
 
-function context(ns: string, inputs: Record<string, string>, documents: KubeObject[], signal: AbortSignal, kubeconfig = stack().kubeconfig): StageContext {
+function context(ns: string, inputs: Record<string, string>, documents: KubeObject[], signal: AbortSignal, kubeconfig = stack().kubeconfig): PlanContext {
   const settings = readSettings(name => ({ namespace: ns, image: REPO, digest: NEW, strategy: 'canary', timeout: '4m', 'health-url': healthUrl, ...inputs })[name] ?? '')
   const kc = new KubeConfig()
   kc.loadFromFile(kubeconfig)
@@ -88,6 +89,9 @@ function context(ns: string, inputs: Record<string, string>, documents: KubeObje
   const manifests: Manifest[] = documents.map((object, i) => ({ object, origin: { file: 'app.yaml', line: 1 + i * 20 } }))
   return { kc, settings, documents: manifests, report, signal }
 }
+
+/** Facts as deliver hands them to a plan, before it ran. */
+const freshFacts = (): PlanFacts => ({ delivered: false, rolledBack: false })
 
 interface Seen {
   type: string
@@ -162,7 +166,8 @@ describe('canary with ingress-nginx', () => {
     const watch = await watchIngress(ns, 'web-canary')
     const seen: { weight: string; header: string; canaryReplicas: number; canaryReady: number; stable: unknown; ingress: any; service: any }[] = []
     const ctx = context(ns, { 'canary-steps': '10:1s,50:1s' }, [...app(NEW), ingress], new AbortController().signal)
-    await runCanary(ctx, {
+    const facts = freshFacts()
+    await runCanary(ctx, facts, {
       onStep: async () => {
         const ing = await kubectlJson(['get', '-n', ns, 'ingress', 'web-canary'])
         const dep = await kubectlJson(['get', '-n', ns, 'deployment', 'web-canary'])
@@ -205,6 +210,7 @@ describe('canary with ingress-nginx', () => {
     expect(await canaryObjects(ns)).toEqual([])
     const c = ctx.report.canary
     expect(c).toMatchObject({ router: 'nginx', outcome: 'promoted', finalWeight: 0 })
+    expect(facts).toEqual({ delivered: true, rolledBack: false })
     expect(c.steps.map(s => [s.weight, s.ok])).toEqual([
       [10, true],
       [50, true]
@@ -224,8 +230,11 @@ describe('canary with ingress-nginx', () => {
     const ns = await setup([ingress])
     const before = await stableState(ns)
     const ctx = context(ns, { 'canary-steps': '10:1s,50:1s' }, [...app(NEW, { [SIM_LABEL]: 'crashloop' }), ingress], new AbortController().signal)
-    const line = await failureOf(runCanary(ctx))
+    const facts = freshFacts()
+    const line = await failureOf(runCanary(ctx, facts))
     expect(line).toMatch(/^Deployment\/canary-\w+\/web: canary aborted at 10%: .*web-canary.*(CrashLoopBackOff|crash)/)
+    // Nothing of the release changed, so nothing was rolled back: the run failed.
+    expect(facts).toEqual({ delivered: false, rolledBack: false })
     expect(await stableState(ns)).toEqual(before)
     expect(await canaryObjects(ns)).toEqual([])
     expect(ctx.report.canary).toMatchObject({ outcome: 'aborted', finalWeight: 0 })
@@ -239,7 +248,7 @@ describe('canary with ingress-nginx', () => {
     failCanary = true
     try {
       const ctx = context(ns, { 'canary-steps': '10:1s,50:1s' }, [...app(NEW), ingress], new AbortController().signal)
-      const line = await failureOf(runCanary(ctx))
+      const line = await failureOf(runCanary(ctx, freshFacts()))
       expect(line).toContain(`canary aborted at 10%: health gate ${healthUrl} with X-Canary: always`)
       expect(ctx.report.health).toEqual([expect.objectContaining({ url: healthUrl, ok: false, status: 500 })])
       expect(ctx.report.canary).toMatchObject({ outcome: 'aborted', finalWeight: 0 })
@@ -261,7 +270,7 @@ describe('canary with ingress-nginx', () => {
     const cancel = new AbortController()
     const ctx = context(ns, { 'canary-steps': '10:1s,50:5m', timeout: '10m' }, [...app(NEW), ingress], cancel.signal)
     const line = await failureOf(
-      runCanary(ctx, {
+      runCanary(ctx, freshFacts(), {
         onStep: (e: StepEvent) => {
           if (e.step.weight === 50) setTimeout(() => cancel.abort(new Error('cancelled')), 200)
         }
@@ -277,7 +286,7 @@ describe('canary with ingress-nginx', () => {
     await kubectl(['create', 'service', 'clusterip', 'web-canary', '-n', ns, '--tcp=80:8080'])
     await kubectl(['label', 'service', 'web-canary', '-n', ns, 'kube-ship.dev/canary-of=web'])
     const next = context(ns, { 'canary-steps': '10:1s', 'canary-pause': '1s' }, [...app(NEW), ingress], new AbortController().signal)
-    await runCanary(next)
+    await runCanary(next, freshFacts())
     expect(next.report.canary.outcome).toBe('promoted')
     expect(await canaryObjects(ns)).toEqual([])
   })
@@ -287,7 +296,7 @@ describe('canary with ingress-nginx', () => {
     const ns = await setup([ingress, other])
     const before = await stableState(ns)
     const ctx = context(ns, { 'canary-steps': '10:1s' }, [...app(NEW), ingress], new AbortController().signal)
-    const line = await failureOf(runCanary(ctx))
+    const line = await failureOf(runCanary(ctx, freshFacts()))
     expect(line).toBe(
       `input 'ingress': Ingress ${ns}/someone-else is already a canary for host shop.example path /; ingress-nginx allows one canary per host/path (wait for the other rollout to finish or delete that canary Ingress)`
     )
@@ -306,7 +315,7 @@ describe('canary with the least-privilege Role', () => {
     try {
       await kubectl(['rollout', 'status', '-n', ns, `deployment/${name}`, '--timeout=120s'])
       const ctx = context(ns, { 'canary-steps': '20:1s' }, own([...app(NEW), ingress]), new AbortController().signal, restrictedKubeconfig)
-      await runCanary(ctx)
+      await runCanary(ctx, freshFacts())
       expect(ctx.report.canary).toMatchObject({ outcome: 'promoted', finalWeight: 0 })
       expect((await kubectlJson(['get', '-n', ns, 'deployment', name])).spec.template.spec.containers[0].image).toBe(`${REPO}@${NEW}`)
       expect(await canaryObjects(ns, name)).toEqual([])
@@ -374,7 +383,7 @@ describe('canary metrics gate with Prometheus', () => {
     series.set(`namespace="${ns}",deployment="web-canary"`, 0.02)
     await scraped(`app_error_ratio{namespace="${ns}"}`, 0.02)
     const ctx = context(ns, { 'canary-steps': '10:1s', 'canary-metrics': gate, 'prometheus-url': prometheusUrl }, [...app(NEW), ingress], new AbortController().signal)
-    await runCanary(ctx)
+    await runCanary(ctx, freshFacts())
     expect(ctx.report.canary.outcome).toBe('promoted')
     expect(ctx.report.canary.steps[0].note).toContain(`app_error_ratio{namespace="${ns}",deployment="web-canary"} = 0.02`)
   })
@@ -390,7 +399,7 @@ describe('canary metrics gate with Prometheus', () => {
       await scraped(`app_error_ratio{namespace="${ns}"}`, value)
     }
     const ctx = context(ns, { 'canary-steps': '10:1s,50:1s', 'canary-metrics': gate, 'prometheus-url': prometheusUrl }, [...app(NEW), ingress], new AbortController().signal)
-    const line = await failureOf(runCanary(ctx))
+    const line = await failureOf(runCanary(ctx, freshFacts()))
     expect(line).toContain(`canary aborted at 10%: metric gate app_error_ratio{namespace="${ns}",deployment="web-canary"} < 0.1`.replace(' < 0.1', `: ${message}`))
     expect(ctx.report.canary).toMatchObject({ outcome: 'aborted', finalWeight: 0 })
     expect(await stableState(ns)).toEqual(before)
@@ -404,7 +413,7 @@ describe('canary with Gateway API', () => {
     const original = (await kubectlJson(['get', '-n', ns, 'httproute', 'web'])).spec.rules
     const seen: any[] = []
     const ctx = context(ns, { 'canary-steps': '10:1s,50:1s', 'traffic-router': 'gateway-api' }, [...app(NEW)], new AbortController().signal)
-    await runCanary(ctx, {
+    await runCanary(ctx, freshFacts(), {
       onStep: async () => {
         seen.push((await kubectlJson(['get', '-n', ns, 'httproute', 'web'])).spec.rules)
       }

@@ -10,7 +10,7 @@ import { publishReport, beginReport, type ReportContext } from '../../src/report
 import { findPullRequest, upsertComment } from '../../src/report/pr-comment.js'
 import { deactivateEnvironment } from '../../src/report/deployments.js'
 import { markerFor } from '../../src/report/markdown.js'
-import type { GitHubContext } from '../../src/report/github.js'
+import type { GitHubContext } from '../../src/github.js'
 import type { DeployReport } from '../../src/report/model.js'
 import { rollbackReport, successReport } from '../unit/report-fixtures.js'
 

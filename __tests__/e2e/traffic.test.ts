@@ -11,7 +11,8 @@ import { readSettings, type TrafficRouterName } from '../../src/inputs.js'
 import type { KubeObject, Manifest } from '../../src/manifests/types.js'
 import { newReport } from '../../src/report/model.js'
 import { runBlueGreenWith } from '../../src/strategies/blue-green.js'
-import { runCanary, stageIO, type StageContext } from '../../src/strategies/canary.js'
+import { runCanary, stageIO } from '../../src/strategies/canary.js'
+import type { PlanContext, PlanFacts } from '../../src/strategies/index.js'
 import { runRolling } from '../../src/strategies/rolling.js'
 import { deleteNamespace, freshNamespace, kubectl, kubectlJson, SIM_HTTP, stack, waitFor } from './stack.js'
 import { failedRequest, load, sample, share, tally, withinBinomial, type Answer } from './traffic.js'
@@ -20,6 +21,8 @@ const digest = (n: number): string => `sha256:${String(n).repeat(64)}`
 const OLD = digest(1)
 const NEW = digest(2)
 const repo = (): string => `${stack().registry}/e2e/traffic`
+/** Facts as deliver hands them to a plan, before it ran. */
+const freshFacts = (): PlanFacts => ({ delivered: false, rolledBack: false })
 /** requests per canary step: 4σ of a binomial(400, 0.2) is ±32 requests (8 points) */
 const N = 400
 
@@ -93,7 +96,7 @@ async function servedOnlyBy(router: TrafficRouterName, ns: string, d: string, wh
   return Date.now() - start
 }
 
-function context(ns: string, d: string, inputs: Record<string, string>, documents: KubeObject[], strategy: string): StageContext {
+function context(ns: string, d: string, inputs: Record<string, string>, documents: KubeObject[], strategy: string): PlanContext {
   const settings = readSettings(name => ({ namespace: ns, image: repo(), digest: d, strategy, timeout: '4m', ...inputs })[name] ?? '')
   const kc = new KubeConfig()
   kc.loadFromFile(stack().kubeconfig)
@@ -130,7 +133,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     const steps: { weight: number; n: number; canary: number; header: Record<string, number> }[] = []
     const ctx = context(ns, NEW, { 'canary-steps': '20:1s,50:1s', 'traffic-router': router }, [...app(NEW), ...(router === 'nginx' ? [route] : [])], 'canary')
     try {
-      await runCanary(ctx, {
+      await runCanary(ctx, freshFacts(), {
         onStep: async ({ step }) => {
           await routerHasWeight(ns, step.weight)
           const answers = await sample(urlOf(router, ns), N, { concurrency: 4, deadlineMs: 60_000 })
@@ -167,7 +170,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     const ctx = context(ns, NEW, { 'canary-steps': '20:1s,50:1s', 'traffic-router': router, 'health-url': health }, [...app(NEW, { [SIM_HTTP]: '500' }), ...(router === 'nginx' ? [route] : [])], 'canary')
     let aborted = 0
     try {
-      await expect(runCanary(ctx)).rejects.toThrow(DeployError)
+      await expect(runCanary(ctx, freshFacts())).rejects.toThrow(DeployError)
       aborted = Date.now()
       // Bound: within 10 s of the action returning, 40 requests in a row reach only stable.
       await servedOnlyBy(router, ns, OLD, 'only stable after the abort', 10_000)
@@ -192,7 +195,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     const url = urlOf(router, ns)
     const runs: { digest: string; switchedAt?: number; preSwitchEnd: number; preSwitch: Record<string, number> }[] = []
     const traffic = load(url, { concurrency: 2, maxMs: 400_000 })
-    const deploy = async (d: string, labels: Record<string, string> = {}, health?: string): Promise<StageContext> => {
+    const deploy = async (d: string, labels: Record<string, string> = {}, health?: string): Promise<PlanContext> => {
       const run: (typeof runs)[number] = { digest: d, preSwitch: {}, preSwitchEnd: 0 }
       runs.push(run)
       const ctx = context(ns, d, health ? { 'health-url': health } : {}, app(d, labels), 'blue-green')
@@ -211,7 +214,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
           run.switchedAt = Date.now() - traffic.started
           return io.probe(headers, signal)
         }
-      })
+      }, freshFacts())
       return ctx
     }
     const before = (d: string, at: number): Answer[] => traffic.answers.filter(a => a.digest === d && a.at < at)
@@ -244,7 +247,7 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     const ns = await setup(router, OLD, 'rolling')
     const traffic = load(urlOf(router, ns), { concurrency: 2, maxMs: 200_000 })
     try {
-      await runRolling(context(ns, NEW, {}, app(NEW), 'rolling'))
+      await runRolling(context(ns, NEW, {}, app(NEW), 'rolling'), freshFacts())
       await servedOnlyBy(router, ns, NEW, 'only the new digest after the rollout', 30_000)
     } finally {
       await traffic.stop()
@@ -257,15 +260,17 @@ describe.each<TrafficRouterName>(['nginx', 'gateway-api'])('traffic through Trae
     const ns = await setup(router, OLD, 'crash')
     const traffic = load(urlOf(router, ns), { concurrency: 2, maxMs: 200_000 })
     let outcome: unknown
+    const facts = freshFacts()
     try {
       // The surge pod never turns Ready (CrashLoopBackOff); maxUnavailable 0 keeps the old pods
       // serving until the rollback has taken the new ReplicaSet down again.
-      outcome = await runRolling(context(ns, NEW, {}, app(NEW, { 'sim.kube-ship.dev/behavior': 'crashloop' }), 'rolling')).catch((err: unknown) => err)
+      outcome = await runRolling(context(ns, NEW, {}, app(NEW, { 'sim.kube-ship.dev/behavior': 'crashloop' }), 'rolling'), facts).catch((err: unknown) => err)
       await servedOnlyBy(router, ns, OLD, 'only the old digest after the rollback', 30_000)
     } finally {
       await traffic.stop()
     }
     expect(describeError(outcome)).toMatch(/CrashLoopBackOff/)
+    expect(facts).toEqual({ delivered: false, rolledBack: true })
     const live = await kubectlJson(['-n', ns, 'get', 'deployment', 'web'])
     expect(live.spec.template.spec.containers[0].image).toBe(`${repo()}@${OLD}`)
     // The figure the data-plane issue asks to state: failed requests during a rolled-back rollout.
@@ -290,7 +295,7 @@ describe('canary-metrics gate on Traefik counters', () => {
       'canary'
     )
     try {
-      await expect(runCanary(ctx)).rejects.toThrow(DeployError)
+      await expect(runCanary(ctx, freshFacts())).rejects.toThrow(DeployError)
     } finally {
       await traffic.stop()
     }

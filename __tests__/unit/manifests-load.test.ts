@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
-import { assertNoDuplicates, objectKey, parseManifests } from '../../src/manifests/load.js'
+import { assertNoDuplicates, objectKey } from '../../src/manifests/check.js'
+import { parseManifests } from '../../src/manifests/load.js'
 import type { Manifest } from '../../src/manifests/types.js'
 
 import { errorLine as lineOf } from './error-line.js'

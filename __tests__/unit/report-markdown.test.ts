@@ -62,7 +62,9 @@ describe('strategy cell', () => {
       '| Strategy | blue-green: Service <code>web</code> switched blue → green, switched back to blue |'
     ],
     ['blue-green first deploy, not switched', { strategy: 'blue-green', blueGreen: { service: 'web', to: 'blue', switched: false } }, '| Strategy | blue-green: Service <code>web</code> blue deployed, not switched |'],
-    ['canary without steps yet', { strategy: 'canary' }, '| Strategy | canary |']
+    ['canary without steps yet', { strategy: 'canary' }, '| Strategy | canary |'],
+    ['canary with nothing to compare with', { strategy: 'canary', plan: 'rolling' }, '| Strategy | canary, delivered with the rolling plan |'],
+    ['canary that ran as one', { strategy: 'canary', plan: 'canary' }, '| Strategy | canary |']
   ])('%s', (_name, over, expected) => {
     expect(row(over)).toBe(expected)
   })

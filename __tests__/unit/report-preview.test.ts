@@ -3,7 +3,7 @@ import { DeployError } from '../../src/errors.js'
 import { readSettings } from '../../src/inputs.js'
 import { checkNamespace } from '../../src/kube/names.js'
 import { expandTemplate, labelPreview, previewManifests, resolvePreview } from '../../src/preview/index.js'
-import type { GitHubContext } from '../../src/report/github.js'
+import type { GitHubContext } from '../../src/github.js'
 
 const pr = (number: number | undefined, branch = 'feature/Login_Page', repo = 'Shop.Web'): GitHubContext => ({
   eventName: number ? 'pull_request' : 'push',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { deploymentState } from '../../src/report/deployments.js'
-import { apiLine, httpStatus, runUrl } from '../../src/report/github.js'
+import { apiLine, httpStatus, runUrl } from '../../src/github.js'
 import { wantsComment } from '../../src/report/pr-comment.js'
 import { newReport, type RunStatus } from '../../src/report/model.js'
 import type { CommentMode } from '../../src/inputs.js'

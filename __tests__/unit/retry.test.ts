@@ -3,7 +3,7 @@ import { POLICY, backoffMs, parseRetryAfter, retryable, withRetry, type Failure 
 import { ApiError } from '../../src/kube/errors.js'
 import { classify, unreachable } from '../../src/kube/client.js'
 import { permanentWatchCode } from '../../src/kube/status/watch.js'
-import { classifyGitHub } from '../../src/report/github.js'
+import { classifyGitHub } from '../../src/github.js'
 
 describe('retryable', () => {
   it.each<[string, Failure, boolean]>([

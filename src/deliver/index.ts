@@ -1,16 +1,15 @@
 // Deliver: the one stage that changes the cluster, called once by main.ts. `mode: diff` shows
 // what a deploy would change and stops (diff.ts). A deploy runs the chart's pre-hooks, then the
-// strategy's plan (rolling: apply everything, wait, health gates, undo on failure; canary and
-// blue-green: their steps in strategies/), then the post-hooks. A canary with nothing to compare
-// with falls back to the rolling plan here, where the run can see and say so.
-// Deliver records the facts the run's status is decided from (src/status.ts); it decides none.
+// plan deliver chooses for the strategy (strategies/index.ts: rolling, canary or blue-green; a
+// canary with nothing to compare with goes out with the rolling plan, and the report says so),
+// then the post-hooks. The plan records the facts the run's status is decided from
+// (src/status.ts); neither deliver nor the plan decides it.
 import * as core from '@actions/core'
 import type { Hook, HookEvent } from '../manifests/chart.js'
-import type { RollingContext } from '../strategies/rolling.js'
-import { type RunFacts, undidEverything } from '../status.js'
+import { type CanaryBaseline, choosePlan, type PlanChoice, type PlanContext, type PlanFacts, type PlanName } from '../strategies/index.js'
 import { showDiff } from './diff.js'
 
-export interface DeliverContext extends RollingContext {
+export interface DeliverContext extends PlanContext {
   /** the chart's hooks, when the manifests came from a chart */
   release?: { hooks: Hook[]; upgrade: boolean }
   /** the namespace objects without one go to */
@@ -18,10 +17,10 @@ export interface DeliverContext extends RollingContext {
 }
 
 /** What deliver tells the status decision: the new version serves; a failure was undone. */
-export type DeliverFacts = Pick<RunFacts, 'delivered' | 'rolledBack'>
+export type DeliverFacts = PlanFacts
 
 /** Which plan delivered (or failed to): canary's fallback to rolling shows as 'rolling'. */
-export type Plan = 'diff' | 'rolling' | 'canary' | 'blue-green'
+export type Plan = 'diff' | PlanName
 
 export async function deliver(ctx: DeliverContext, facts: DeliverFacts): Promise<Plan> {
   if (ctx.settings.mode === 'diff') {
@@ -31,34 +30,29 @@ export async function deliver(ctx: DeliverContext, facts: DeliverFacts): Promise
     return 'diff'
   }
   await chartHooks(ctx, 'pre')
-  const ran: { plan: Plan } = { plan: ctx.settings.strategy }
-  try {
-    await runPlan(ctx, ran)
-  } catch (err) {
-    // The rolling plan's failure was undone when every object was restored; canary and
-    // blue-green judge their own (blue-green deleting a colour that never took traffic is none).
-    facts.rolledBack = ran.plan === 'rolling' ? undidEverything(ctx.report.rollback) : ctx.report.status === 'rolled-back'
-    throw err
+  const { choice, baseline } = await chooseFor(ctx)
+  ctx.report.plan = choice.plan
+  if (choice.reason) {
+    ctx.report.warnings.push(choice.reason)
+    core.info(`Strategy ${ctx.settings.strategy}: ${choice.reason}; delivering with the ${choice.plan} plan`)
   }
-  facts.delivered = true
+  await runPlan(choice.plan, ctx, facts, baseline)
   await chartHooks(ctx, 'post')
-  return ran.plan
+  return choice.plan
 }
 
-/** Runs the strategy's plan; `ran` says which plan ran, also when it throws. */
-async function runPlan(ctx: DeliverContext, ran: { plan: Plan }): Promise<void> {
-  const { runRolling } = await import('../strategies/rolling.js')
-  if (ctx.settings.strategy === 'rolling') return runRolling(ctx)
-  if (ctx.settings.strategy === 'blue-green') return (await import('../strategies/blue-green.js')).runBlueGreen(ctx)
-  const { runCanaryWith, stageIO } = await import('../strategies/canary.js')
-  // A first deploy (no stable version) or a re-run of the running digest has nothing to compare
-  // a canary with: the canary hands over to the rolling plan, and the run says so.
-  const rolling = async (): Promise<void> => {
-    ran.plan = 'rolling'
-    core.info(`Strategy canary: ${ctx.report.warnings.at(-1) ?? 'nothing to compare with'}; delivering with the rolling plan`)
-    await runRolling(ctx)
-  }
-  await runCanaryWith(ctx, { ...stageIO(ctx), rolling })
+/** What the choice needs from the cluster (a canary's baseline), then the pure choice. */
+async function chooseFor(ctx: DeliverContext): Promise<{ choice: PlanChoice; baseline?: CanaryBaseline }> {
+  const { strategy } = ctx.settings
+  if (strategy !== 'canary') return { choice: choosePlan({ strategy }) }
+  const baseline = await (await import('../strategies/canary.js')).canaryBaseline(ctx)
+  return { choice: choosePlan({ strategy, baseline }), baseline }
+}
+
+async function runPlan(plan: PlanName, ctx: DeliverContext, facts: PlanFacts, baseline?: CanaryBaseline): Promise<void> {
+  if (plan === 'rolling') return (await import('../strategies/rolling.js')).runRolling(ctx, facts)
+  if (plan === 'blue-green') return (await import('../strategies/blue-green.js')).runBlueGreen(ctx, facts)
+  return (await import('../strategies/canary.js')).runCanary(ctx, facts, { baseline })
 }
 
 /** Chart hooks: pre-* before the release is applied, post-* once it rolled out. */

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import * as path from 'node:path'
 import { DeployError, oneLine } from '../errors.js'
 import { type ProgramResult, runProgram } from '../process.js'
-import { ACTIONS_BOT, apiLine, type Octokit } from '../report/github.js'
+import { ACTIONS_BOT, apiLine, type Octokit } from '../github.js'
 
 export interface FileEdit {
   /** path of the file, relative to `repoDir` or absolute inside it */

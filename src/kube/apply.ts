@@ -26,9 +26,10 @@
 //   existed before (and how it looked), what this run created, which namespaces it created.
 import { isDeepStrictEqual } from 'node:util'
 import * as core from '@actions/core'
-import { DeployError, describeError } from '../errors.js'
+import { describeError } from '../errors.js'
 import type { Change, ResourceEntry } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
+import { assertNoDuplicates, checkObject } from '../manifests/check.js'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { type ApiResource, type Kube, kube, refOf } from './client.js'
 import { ApiError, failure, type FailureContext } from './errors.js'
@@ -84,20 +85,10 @@ export function withNamespace(o: KubeObject, namespaced: boolean, fallback: stri
   return { ...o, metadata }
 }
 
-/** Pure: refuses documents SSA cannot apply, and the same object twice (naming both places). */
+/** Pure: refuses documents SSA cannot apply, and the same object twice (the checks and messages of manifests/check.ts). */
 export function checkDocuments(manifests: Manifest[]): void {
-  const seen = new Map<string, Manifest>()
-  for (const m of manifests) {
-    const o = m.object
-    const place = { file: m.origin.file, line: m.origin.line }
-    if (!o.apiVersion || !o.kind) throw new DeployError('document has no apiVersion or kind', place)
-    if (!o.metadata?.name)
-      throw new DeployError(`${o.kind} has no metadata.name${o.metadata?.generateName ? ' (generateName cannot be applied server-side)' : ''}`, place)
-    const key = `${o.apiVersion.split('/').length > 1 ? o.apiVersion.split('/')[0] : ''}/${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`
-    const prior = seen.get(key)
-    if (prior) throw new DeployError(`${resourceName(o)} is defined twice (also at ${prior.origin.file}:${prior.origin.line})`, place)
-    seen.set(key, m)
-  }
+  for (const m of manifests) checkObject(m.object, { file: m.origin.file, line: m.origin.line })
+  assertNoDuplicates(manifests)
 }
 
 /** Pure: created / configured / unchanged from the object before and after. */

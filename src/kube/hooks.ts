@@ -80,11 +80,11 @@ export async function runHooks(kc: KubeConfig, hooks: Hook[], event: HookEvent, 
   return records
 }
 
-async function refIn(api: Kube, o: KubeObject, namespace: string): Promise<ObjectRef> {
-  const r = await api.resource(o.apiVersion, o.kind).catch(err => {
-    throw failure(err, { verb: 'apply', resource: resourceName(o) })
+async function refIn(api: Kube, object: KubeObject, namespace: string): Promise<ObjectRef> {
+  const r = await api.resource(object.apiVersion, object.kind).catch(err => {
+    throw failure(err, { verb: 'apply', resource: resourceName(object) })
   })
-  return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: r.namespaced ? o.metadata.namespace || namespace : undefined }
+  return { apiVersion: object.apiVersion, kind: object.kind, name: object.metadata.name, namespace: r.namespaced ? object.metadata.namespace || namespace : undefined }
 }
 
 /** Deletes the object (pods go in the background) and waits until it is gone. */

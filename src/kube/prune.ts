@@ -26,7 +26,7 @@ import {
   withMembership
 } from './applyset.js'
 import { FIELD_MANAGER, ensureNamespace, kindsDefinedBy } from './apply.js'
-import { type Kube, type ObjectRef, kube } from './client.js'
+import { type Kube, clientFor, refOf } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { deleteIfExists, getIn, listIn } from './objects.js'
 import { mapLimit } from './pool.js'
@@ -56,17 +56,17 @@ export interface ApplySet {
  * Checks the parent is ours, labels the documents and (writing) records the superset of
  * group-kinds and namespaces before the first member is applied.
  */
-export async function openApplySet(kc: KubeConfig, o: OpenOptions): Promise<ApplySet> {
-  const k = kube(kc)
-  const ref = parentRef(o.environment, o.namespace)
+export async function openApplySet(kc: KubeConfig, options: OpenOptions): Promise<ApplySet> {
+  const api = clientFor(kc)
+  const ref = parentRef(options.environment, options.namespace)
   const id = applySetId({ ...ref, group: '' })
-  const parent = readParent(await getIn(k, ref, o.signal), ref)
-  const documents = withMembership(o.documents, id)
-  const scope = scopeOf(await settled(k, documents, o.namespace), o.namespace, gk => clusterScoped.has(gk))
-  if (o.write) {
+  const parent = readParent(await getIn(api, ref, options.signal), ref)
+  const documents = withMembership(options.documents, id)
+  const scope = scopeOf(await settled(api, documents, options.namespace), options.namespace, gk => clusterScoped.has(gk))
+  if (options.write) {
     // The parent's namespace must exist before the parent; the apply deletes it again if it refuses the run.
-    await ensureNamespace(k, o.namespace, o.signal)
-    await applyParent(k, parentObject(ref, [...parent.groupKinds, ...scope.groupKinds], [...parent.namespaces, ...scope.namespaces]), o.signal)
+    await ensureNamespace(api, options.namespace, options.signal)
+    await applyParent(api, parentObject(ref, [...parent.groupKinds, ...scope.groupKinds], [...parent.namespaces, ...scope.namespaces]), options.signal)
   }
   core.info(`ApplySet ${ref.kind}/${ref.namespace}/${ref.name} (${id})${parent.existed ? '' : ': new, this run adopts what it applies'}`)
   return {
@@ -76,15 +76,15 @@ export async function openApplySet(kc: KubeConfig, o: OpenOptions): Promise<Appl
     prune: async (report, signal) => {
       // What this run applied: the documents, and what the strategy reported (colours, copies).
       const desired: Desired[] = [
-        ...(await settled(k, documents, o.namespace)).map(d => ({ apiVersion: d.apiVersion, kind: d.kind, namespace: d.metadata.namespace, name: d.metadata.name })),
+        ...(await settled(api, documents, options.namespace)).map(d => ({ apiVersion: d.apiVersion, kind: d.kind, namespace: d.metadata.namespace, name: d.metadata.name })),
         ...report.resources.map(r => ({ kind: r.kind, namespace: r.namespace, name: r.name }))
       ]
-      const live = await listMembers(k, id, parent, scope, documents, signal)
-      const plan = planPrune({ live, desired, parent, scope, allow: o.allow })
+      const live = await listMembers(api, id, parent, scope, documents, signal)
+      const plan = planPrune({ live, desired, parent, scope, allow: options.allow })
       for (const x of plan.kept) core.info(`Prune: keeping ${x.resource} (${x.reason})`)
       const names = plan.delete.map(resourceName)
       report.prune = { deleted: [], planned: names, kept: plan.kept, refused: plan.refused }
-      if (!o.write) {
+      if (!options.write) {
         for (const m of plan.delete) report.resources.push({ kind: m.kind, namespace: m.metadata.namespace, name: m.metadata.name, change: 'deleted' })
         for (const n of names) core.info(`Prune: would delete ${n}`)
         if (plan.refused) report.warnings.push(`a deploy would refuse the prune: ${plan.refused}`)
@@ -93,30 +93,28 @@ export async function openApplySet(kc: KubeConfig, o: OpenOptions): Promise<Appl
       if (plan.refused) throw new DeployError(plan.refused, { input: 'prune-allow' })
       for (const wave of deleteWaves(plan.delete))
         await mapLimit(wave, 8, async m => {
-          await deleteIfExists(k, refOf(m), signal, 'Foreground')
-          await waitGone(k, m, signal)
+          await deleteIfExists(api, refOf(m), signal, 'Foreground')
+          await waitGone(api, m, signal)
           report.prune!.deleted.push(resourceName(m))
           report.resources.push({ kind: m.kind, namespace: m.metadata.namespace, name: m.metadata.name, change: 'deleted' })
           core.info(`Prune: deleted ${resourceName(m)}`)
         })
       report.prune.deleted.sort()
-      await applyParent(k, parentObject(ref, plan.groupKinds, plan.namespaces), signal)
+      await applyParent(api, parentObject(ref, plan.groupKinds, plan.namespaces), signal)
       if (!names.length) core.info('Prune: nothing to delete')
       return plan
     }
   }
 }
 
-const refOf = (o: KubeObject): ObjectRef => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name })
-
 // Group-kinds discovery found cluster-scoped (filled by settled and listMembers).
 const clusterScoped = new Set<string>()
 
 /** The documents with their namespace as the apply settles it (none for cluster-scoped kinds). */
-async function settled(k: Kube, documents: Manifest[], fallback: string): Promise<KubeObject[]> {
+async function settled(api: Kube, documents: Manifest[], fallback: string): Promise<KubeObject[]> {
   const planned = kindsDefinedBy(documents.map(d => d.object).filter(o => o.kind === 'CustomResourceDefinition'))
   return mapLimit(documents, 8, async ({ object: o }) => {
-    const namespaced = await k
+    const namespaced = await api
       .resource(o.apiVersion, o.kind)
       .then(r => r.namespaced)
       .catch(() => planned.get(`${o.apiVersion}|${o.kind}`) ?? true)
@@ -127,30 +125,30 @@ async function settled(k: Kube, documents: Manifest[], fallback: string): Promis
 }
 
 /** Every live object labelled with the id, in every group-kind and namespace the parent or this run lists. */
-async function listMembers(k: Kube, id: string, parent: ParentState, scope: { groupKinds: string[]; namespaces: string[] }, documents: Manifest[], signal: AbortSignal): Promise<KubeObject[]> {
+async function listMembers(api: Kube, id: string, parent: ParentState, scope: { groupKinds: string[]; namespaces: string[] }, documents: Manifest[], signal: AbortSignal): Promise<KubeObject[]> {
   const groupKinds = [...new Set([...parent.groupKinds, ...scope.groupKinds])].sort()
   const namespaces = [...new Set([...parent.namespaces, ...scope.namespaces])]
   const lists = await mapLimit(groupKinds, 8, async gk => {
     const { kind, group } = parseGroupKind(gk)
-    const apiVersion = documents.find(d => groupKind(d.object.apiVersion, d.object.kind) === gk)?.object.apiVersion ?? (await preferredVersion(k, group, signal))
-    const r = apiVersion && (await k.resource(apiVersion, kind).catch(() => undefined))
+    const apiVersion = documents.find(d => groupKind(d.object.apiVersion, d.object.kind) === gk)?.object.apiVersion ?? (await preferredVersion(api, group, signal))
+    const r = apiVersion && (await api.resource(apiVersion, kind).catch(() => undefined))
     if (!apiVersion || !r) {
       core.warning(`Prune: ${gk} is no longer served by the cluster; its members (if any) are not pruned`)
       return []
     }
     if (!r.namespaced) clusterScoped.add(gk)
     const where = r.namespaced ? namespaces : [undefined]
-    const found = await mapLimit(where, 4, namespace => listIn(k, { apiVersion, kind, namespace }, signal, `${PART_OF}=${id}`))
+    const found = await mapLimit(where, 4, namespace => listIn(api, { apiVersion, kind, namespace }, signal, `${PART_OF}=${id}`))
     return found.flat()
   })
   return lists.flat()
 }
 
 /** The group's preferred version ('v1' for core), undefined when the group is not served. */
-async function preferredVersion(k: Kube, group: string, signal: AbortSignal): Promise<string | undefined> {
+async function preferredVersion(api: Kube, group: string, signal: AbortSignal): Promise<string | undefined> {
   if (!group) return 'v1'
   try {
-    return (await k.request<{ preferredVersion?: { groupVersion?: string } }>('GET', `/apis/${encodeURIComponent(group)}`, { signal })).preferredVersion?.groupVersion
+    return (await api.request<{ preferredVersion?: { groupVersion?: string } }>('GET', `/apis/${encodeURIComponent(group)}`, { signal })).preferredVersion?.groupVersion
   } catch (err) {
     if (err instanceof ApiError && err.code === 404) return undefined
     throw failure(err, { verb: 'get', resource: `API group ${group}` })
@@ -158,26 +156,26 @@ async function preferredVersion(k: Kube, group: string, signal: AbortSignal): Pr
 }
 
 /** Server-side apply of the parent; it is ours (readParent checked), so a conflict is taken over. */
-async function applyParent(k: Kube, body: KubeObject, signal: AbortSignal): Promise<void> {
+async function applyParent(api: Kube, body: KubeObject, signal: AbortSignal): Promise<void> {
   const resource = resourceName(body)
   try {
-    await k.request('PATCH', await k.path(refOf(body)), { query: { fieldManager: FIELD_MANAGER, force: true }, body, contentType: 'application/apply-patch+yaml', signal })
+    await api.request('PATCH', await api.path(refOf(body)), { query: { fieldManager: FIELD_MANAGER, force: true }, body, contentType: 'application/apply-patch+yaml', signal })
   } catch (err) {
     throw failure(err, { verb: 'apply', resource, namespace: body.metadata.namespace, rbacResource: 'configmaps' })
   }
 }
 
 /** Until the API server no longer has the object (a finalizer may hold it until the run's deadline). */
-async function waitGone(k: Kube, o: KubeObject, signal: AbortSignal): Promise<void> {
-  const ref = refOf(o)
-  const r = await k.resource(o.apiVersion, o.kind)
+async function waitGone(api: Kube, object: KubeObject, signal: AbortSignal): Promise<void> {
+  const ref = refOf(object)
+  const r = await api.resource(object.apiVersion, object.kind)
   let gone = false
-  await listWatch(k, await k.path({ ...ref, name: undefined }), `metadata.name=${o.metadata.name}`, signal, {
+  await listWatch(api, await api.path({ ...ref, name: undefined }), `metadata.name=${object.metadata.name}`, signal, {
     onList: items => void (gone = items.length === 0),
     onEvent: type => void (type === 'DELETED' && (gone = true)),
     finished: () => gone,
-    what: { resource: resourceName(o), namespace: ref.namespace, rbacResource: r.group ? `${r.plural}.${r.group}` : r.plural }
+    what: { resource: resourceName(object), namespace: ref.namespace, rbacResource: r.group ? `${r.plural}.${r.group}` : r.plural }
   })
-  if (!gone && !signal.aborted) throw new DeployError('was deleted but is still there', { resource: resourceName(o), hint: 'a finalizer may hold it' })
+  if (!gone && !signal.aborted) throw new DeployError('was deleted but is still there', { resource: resourceName(object), hint: 'a finalizer may hold it' })
   if (!gone) throw signal.reason
 }

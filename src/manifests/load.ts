@@ -6,7 +6,8 @@ import * as path from 'node:path'
 import * as glob from '@actions/glob'
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node, type YAMLError } from 'yaml'
 import { DeployError } from '../errors.js'
-import { type KubeObject, type Manifest, resourceName } from './types.js'
+import { assertNoDuplicates, checkObject } from './check.js'
+import type { Manifest } from './types.js'
 
 const YAML_FILE = /\.ya?ml$/i
 const GLOB_CHARS = /[*?[\]{}]/
@@ -95,11 +96,11 @@ export function parseManifests(text: string, file: string): Manifest[] {
         const itemLines: Record<string, number> = {}
         for (const [key, l] of Object.entries(lines)) if (key.startsWith(prefix)) itemLines[key.slice(prefix.length)] = l
         const itemLine = lines[`items.${i}`] ?? line
-        out.push({ object: checkObject(item, file, itemLine), origin: { file, line: itemLine, lines: itemLines } })
+        out.push({ object: checkObject(item, { file, line: itemLine }), origin: { file, line: itemLine, lines: itemLines } })
       })
       continue
     }
-    out.push({ object: checkObject(value, file, line), origin: { file, line, lines } })
+    out.push({ object: checkObject(value, { file, line }), origin: { file, line, lines } })
   }
   return out
 }
@@ -109,28 +110,6 @@ export function yamlFailure(error: YAMLError, counter: LineCounter, file: string
   const { line, col } = counter.linePos(error.pos[0])
   const message = error.message.split(/ at line \d+, column \d+/)[0].split('\n')[0].trim()
   return new DeployError(`invalid YAML: ${message}`, { file, line, column: col })
-}
-
-function checkObject(value: unknown, file: string, line: number): KubeObject {
-  if (!value || typeof value !== 'object' || Array.isArray(value))
-    throw new DeployError('list item is not a mapping (a Kubernetes object)', { file, line })
-  const o = value as Record<string, unknown>
-  const missing: string[] = []
-  if (typeof o.apiVersion !== 'string' || !o.apiVersion) missing.push('apiVersion')
-  if (typeof o.kind !== 'string' || !o.kind) missing.push('kind')
-  const meta = o.metadata as Record<string, unknown> | undefined
-  if (!meta || typeof meta.name !== 'string' || !meta.name) missing.push('metadata.name')
-  if (String(o.apiVersion ?? '').startsWith('kustomize.config.k8s.io/') || (o.kind === 'Kustomization' && !meta?.name))
-    throw new DeployError('is a kustomization, not a Kubernetes object', { file, line, hint: "list its directory under 'kustomize' instead of 'manifests'" })
-  if (missing.length) {
-    const generated = meta && typeof meta.generateName === 'string'
-    throw new DeployError(`object has no ${missing.join(', ')}`, {
-      file,
-      line,
-      hint: generated ? 'server-side apply needs metadata.name; generateName is not supported' : undefined
-    })
-  }
-  return o as unknown as KubeObject
 }
 
 /** Dotted path → 1-based line for every mapping value and sequence item below the root. */
@@ -155,27 +134,4 @@ function nodeLines(root: Node, counter: LineCounter): Record<string, number> {
   }
   walk(root, '')
   return lines
-}
-
-/** apiVersion group + kind + namespace + name: two documents with the same key fight over one object. */
-export function objectKey(o: KubeObject): string {
-  const slash = o.apiVersion.indexOf('/')
-  const group = slash < 0 ? '' : o.apiVersion.slice(0, slash)
-  return [group, o.kind, o.metadata.namespace ?? '', o.metadata.name].join('|')
-}
-
-/** Throws at the second occurrence, naming both places. */
-export function assertNoDuplicates(manifests: Manifest[]): void {
-  const first = new Map<string, Manifest>()
-  for (const m of manifests) {
-    const key = objectKey(m.object)
-    const earlier = first.get(key)
-    if (earlier) {
-      throw new DeployError(`${resourceName(m.object)} is defined twice; first at ${earlier.origin.file}:${earlier.origin.line}`, {
-        file: m.origin.file,
-        line: m.origin.line
-      })
-    }
-    first.set(key, m)
-  }
 }

@@ -13,18 +13,18 @@ import type { Preview } from './index.js'
 export async function confinePreview(kc: KubeConfig, documents: Manifest[], preview: Pick<Preview, 'namespace'>): Promise<void> {
   const api = clientFor(kc)
   for (const m of documents) {
-    const o = m.object
-    if (o.apiVersion === 'v1' && o.kind === 'Namespace' && o.metadata.name === preview.namespace) continue
+    const object = m.object
+    if (object.apiVersion === 'v1' && object.kind === 'Namespace' && object.metadata.name === preview.namespace) continue
     const place = { file: m.origin.file, line: m.origin.line }
-    const r = await api.resource(o.apiVersion, o.kind).catch(err => {
-      throw failure(err, { verb: 'apply', resource: `${o.kind}/${o.metadata.name}`, origin: m.origin })
+    const r = await api.resource(object.apiVersion, object.kind).catch(err => {
+      throw failure(err, { verb: 'apply', resource: `${object.kind}/${object.metadata.name}`, origin: m.origin })
     })
     if (!r.namespaced)
-      throw new DeployError(`${o.kind}/${o.metadata.name} is cluster-scoped; a preview deploys only into namespace ${preview.namespace}`, {
+      throw new DeployError(`${object.kind}/${object.metadata.name} is cluster-scoped; a preview deploys only into namespace ${preview.namespace}`, {
         ...place,
         hint: 'cluster-scoped objects belong to the environment the previews run in, not to one PR'
       })
-    if (o.metadata.namespace && o.metadata.namespace !== preview.namespace)
-      throw new DeployError(`${o.kind}/${o.metadata.name} names namespace ${o.metadata.namespace}; a preview deploys only into ${preview.namespace}`, place)
+    if (object.metadata.namespace && object.metadata.namespace !== preview.namespace)
+      throw new DeployError(`${object.kind}/${object.metadata.name} names namespace ${object.metadata.namespace}; a preview deploys only into ${preview.namespace}`, place)
   }
 }

@@ -6,7 +6,7 @@
 import { DeployError } from '../errors.js'
 import type { Settings } from '../inputs.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
-import type { GitHubContext } from '../report/github.js'
+import type { GitHubContext } from '../github.js'
 import { checkNamespace } from '../kube/names.js'
 
 /** On the preview Namespace and every object deployed into it; cleanup deletes only what has it. */

@@ -4,7 +4,7 @@
 // a refusal becomes one warning and the deploy goes on.
 import * as core from '@actions/core'
 import type { DeployReport } from './model.js'
-import { apiLine, type GitHubContext, type Octokit } from './github.js'
+import { apiLine, type GitHubContext, type Octokit } from '../github.js'
 
 export interface DeploymentHandle {
   id: number

@@ -130,6 +130,8 @@ function strategyCell(r: DeployReport): string {
     const move = bg.switched ? `switched ${from} → ${inline(bg.to, 40)}` : `${inline(bg.to, 40)} deployed, not switched`
     return `blue-green: Service ${code(bg.service)} ${move}${bg.switchedBack ? `, switched back to ${from}` : ''}`
   }
+  // A canary with nothing to compare with went out with the rolling plan.
+  if (r.plan && r.plan !== r.strategy) return `${r.strategy}, delivered with the ${r.plan} plan`
   if (r.strategy !== 'canary' || !r.canary.steps.length) return r.strategy
   const path = r.canary.steps.map(s => `${s.weight}%`).join(' → ')
   const end = r.canary.outcome ? `, ${r.canary.outcome}` : ''

@@ -66,6 +66,8 @@ export interface DeployReport {
   url?: string
   mode: 'deploy' | 'diff' | 'cleanup'
   strategy: 'rolling' | 'canary' | 'blue-green'
+  /** the plan deliver ran: the strategy's own, or rolling for a canary with nothing to compare with */
+  plan?: 'rolling' | 'canary' | 'blue-green'
   image?: {
     ref: string
     digest: string

@@ -7,7 +7,7 @@
 // is refused (another app's), a new comment is created instead of failing.
 import * as core from '@actions/core'
 import type { CommentMode } from '../inputs.js'
-import { ACTIONS_BOT, apiLine, httpStatus, type GitHubContext, type Octokit } from './github.js'
+import { ACTIONS_BOT, apiLine, httpStatus, type GitHubContext, type Octokit } from '../github.js'
 import { markerFor } from './markdown.js'
 
 const PR_EVENTS = new Set(['pull_request', 'pull_request_target', 'pull_request_review', 'pull_request_review_comment'])

@@ -1,14 +1,14 @@
-// Runs a canary plan: leftovers of a cancelled run first, then the canary beside the stable
+// The canary plan: leftovers of a cancelled run first and the stable Deployment read
+// (canaryBaseline, before deliver chooses the plan), then the canary beside the stable
 // Deployment, step by step (scale, Ready, weight, pause, gates), then promote or abort.
 // Abort always sets weight 0 before anything is deleted, and never touches the stable Deployment.
 // Until promotion nothing of the release changes: the canary runs on copies of the ConfigMaps
 // and Secrets it needs (release-split.ts), and the other changed documents wait for promotion.
 import * as core from '@actions/core'
-import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
 import { parseReference, pinned } from '../image/reference.js'
-import type { Settings, TrafficRouterName } from '../inputs.js'
-import { kube, labelSelector, refOf, type Kube } from '../kube/client.js'
+import type { TrafficRouterName } from '../inputs.js'
+import { clientFor, labelSelector, refOf, type Kube } from '../kube/client.js'
 import { applyObjects, newJournal, toResourceEntries, type Journal } from '../kube/apply.js'
 import { waitForWorkloads } from '../kube/status/watch.js'
 import { probeHealth } from '../health/http.js'
@@ -25,20 +25,10 @@ import { nginxPatch } from '../traffic/nginx.js'
 import { TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
 import { CANARY_OF } from '../traffic/rules.js'
 import { environmentLabel, objectKey } from './release-split.js'
-import { rollbackBudgetMs, runRolling, toWorkloadResult } from './rolling.js'
+import { undidEverything } from '../status.js'
+import type { CanaryBaseline, PlanContext, PlanFacts } from './index.js'
+import { rollbackBudgetMs, toWorkloadResult } from './rolling.js'
 import { assertOwned, canaryPodProblem, findTarget, formatMs, leftoverOf, planCanary, type CanaryPlan, type PlannedStep } from './canary-plan.js'
-
-export interface StageContext {
-  kc: KubeConfig
-  settings: Settings
-  /** rendered, pinned documents */
-  documents: Manifest[]
-  report: DeployReport
-  /** the run's one deadline and cancellation */
-  signal: AbortSignal
-  /** aborts when the job is cancelled (part of signal too) */
-  cancelled?: AbortSignal
-}
 
 /** The kube and health stages' functions the runner drives; injected so it owns none of them. */
 export interface CanaryIO {
@@ -52,8 +42,6 @@ export interface CanaryIO {
   probe(headers: Record<string, string>, signal: AbortSignal): Promise<HealthResult[]>
   /** The canary-metrics gates, queried once per step; empty when none are configured. */
   metrics(vars: { canary: string; namespace: string }, signal: AbortSignal): Promise<MetricResult[]>
-  /** The plain rollout, for a first deploy (no stable version to compare with) or a re-run. */
-  rolling(ctx: StageContext): Promise<void>
 }
 
 export interface StepEvent {
@@ -66,6 +54,8 @@ export interface StepEvent {
 export interface CanaryOptions {
   /** called after each step's weight is set, before its pause (tests read the API here) */
   onStep?: (event: StepEvent) => Promise<void> | void
+  /** what deliver read to choose the plan; read here when not given */
+  baseline?: CanaryBaseline
 }
 
 /** How long cleanup may take after the run's own signal has fired. */
@@ -81,20 +71,38 @@ function ownConflicts(message: string): void {
   else core.warning(message)
 }
 
-/** The stage entry main.ts calls for strategy canary. */
-export function runCanary(ctx: StageContext, options: CanaryOptions = {}): Promise<void> {
-  return runCanaryWith(ctx, stageIO(ctx), options)
+/** The canary plan, as deliver runs it once choosePlan chose it. */
+export async function runCanary(ctx: PlanContext, facts: PlanFacts, options: CanaryOptions = {}): Promise<void> {
+  return runCanaryWith(ctx, stageIO(ctx), facts, options.baseline ?? (await canaryBaseline(ctx)), options)
+}
+
+/**
+ * What a canary compares with, read before deliver chooses the plan: what a run that did not
+ * finish left goes first (also when the rolling plan then delivers), then the stable Deployment.
+ */
+export async function canaryBaseline(ctx: PlanContext): Promise<CanaryBaseline> {
+  const { settings, signal } = ctx
+  const api = clientFor(ctx.kc)
+  const image = pinnedImage(ctx)
+  const { target, namespace } = findTarget(ctx.documents, image, settings.namespace || api.contextNamespace)
+  const name = target.object.metadata.name
+  const environment = environmentLabel(settings.environment)
+  // Secret copies exist only for releases with Secrets; others may not read Secrets at all (the documented Role).
+  const secrets = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret')
+  for (const left of await removeLeftovers(api, namespace, name, { environment, router: settings.trafficRouter, secrets }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+    core.info(`Removed ${left}, left by an earlier run that did not finish`)
+  return { image, namespace, name, live: await getIn(api, { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }, signal) }
 }
 
 /** The kube and health stages' functions, bound to this run. */
-export function stageIO(ctx: StageContext): CanaryIO {
+export function stageIO(ctx: PlanContext): CanaryIO {
   const namespace = ctx.settings.namespace
   return {
     async apply(manifests, signal, journal) {
       return toResourceEntries(await applyObjects(ctx.kc, manifests, { namespace, signal, warn: ownConflicts, journal }))
     },
     async preview(manifests, signal) {
-      const fallback = namespace || kube(ctx.kc).contextNamespace
+      const fallback = namespace || clientFor(ctx.kc).contextNamespace
       // Conflicts are named once, by the real apply that takes the fields over.
       const answers = await applyObjects(ctx.kc, manifests, { namespace, signal, dryRun: true, warn: () => undefined })
       return new Map(answers.map(a => [objectKey(a.object, fallback), a.change]))
@@ -111,42 +119,31 @@ export function stageIO(ctx: StageContext): CanaryIO {
     async metrics(vars, signal) {
       const { canaryMetrics, prometheusUrl } = ctx.settings
       return canaryMetrics.length && prometheusUrl ? queryMetrics(prometheusUrl, canaryMetrics, vars, signal) : []
-    },
-    rolling: runRolling
+    }
   }
 }
 
-export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: CanaryOptions = {}): Promise<void> {
+/**
+ * Runs the canary against the baseline: records delivered once stable runs the new version, and
+ * rolledBack when a failed promotion was undone. Never sets the report's status.
+ */
+export async function runCanaryWith(ctx: PlanContext, io: CanaryIO, facts: PlanFacts, baseline: CanaryBaseline, options: CanaryOptions = {}): Promise<void> {
   const { settings, report, signal } = ctx
-  const k = kube(ctx.kc)
-  const image = pinnedImage(ctx)
-  const { target, namespace } = findTarget(ctx.documents, image, settings.namespace || k.contextNamespace)
-  const name = target.object.metadata.name
+  const api = clientFor(ctx.kc)
+  const { image, namespace, name, live } = baseline
   const stableRef = { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }
   const environment = environmentLabel(settings.environment)
+  // Deliver chose the rolling plan for this (choosePlan); a direct caller is told so.
+  if (!live) throw new DeployError(`a canary needs a stable Deployment ${namespace}/${name} to compare with; a first deploy goes out with the rolling plan`, { input: 'strategy' })
 
-  // Secret copies exist only for releases with Secrets; others may not read Secrets at all (the documented Role).
-  const secrets = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret')
-  for (const left of await removeLeftovers(k, namespace, name, { environment, router: settings.trafficRouter, secrets }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
-    core.info(`Removed ${left}, left by an earlier run that did not finish`)
-
-  const live = await getIn(k, stableRef, signal)
-  if (!live || runsImage(live, image)) {
-    // Nothing to compare a canary with (first deploy), or the digest already runs (re-run).
-    report.warnings.push(
-      live ? `canary skipped: Deployment ${namespace}/${name} already runs ${image}` : `canary skipped: Deployment ${namespace}/${name} is new, deployed directly`
-    )
-    return io.rolling(ctx)
-  }
-
-  const list = async (apiVersion: string, kind: string, wanted: boolean): Promise<KubeObject[]> => (wanted ? listIn(k, { apiVersion, kind, namespace }, signal) : [])
+  const list = async (apiVersion: string, kind: string, wanted: boolean): Promise<KubeObject[]> => (wanted ? listIn(api, { apiVersion, kind, namespace }, signal) : [])
   const plan = planCanary({
     documents: ctx.documents,
     image,
     namespace,
     live: {
       deployment: live,
-      canaryDeployment: await getIn(k, { ...stableRef, name: `${name}-canary` }, signal),
+      canaryDeployment: await getIn(api, { ...stableRef, name: `${name}-canary` }, signal),
       services: await list('v1', 'Service', true),
       ingresses: await list('networking.k8s.io/v1', 'Ingress', settings.trafficRouter === 'nginx'),
       httpRoutes: await list('gateway.networking.k8s.io/v1', 'HTTPRoute', settings.trafficRouter === 'gateway-api')
@@ -158,7 +155,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     changes: await io.preview(ctx.documents, signal),
     environment
   })
-  assertOwned(await Promise.all(plan.copies.map(c => getIn(k, refOf({ ...c.object, metadata: { ...c.object.metadata, namespace } }), signal))), namespace, name, environment)
+  assertOwned(await Promise.all(plan.copies.map(c => getIn(api, refOf({ ...c.object, metadata: { ...c.object.metadata, namespace } }), signal))), namespace, name, environment)
 
   report.canary.router = settings.trafficRouter
   report.namespace ??= namespace
@@ -167,7 +164,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
   if (plan.copies.length) core.info(`Canary runs on copies of ${plan.copies.map(c => `${c.object.kind}/${c.object.metadata.name}`).join(', ')}; the originals change on promotion`)
   if (plan.later.length) core.info(`Applied on promotion: ${plan.later.map(m => resourceName(m.object)).join(', ')}`)
   const canaryManifests = [plan.canary.deployment, plan.canary.service].map(object => ({ object, origin: plan.stable.origin }))
-  const router = makeRouter(settings.trafficRouter, k, plan, objects =>
+  const router = makeRouter(settings.trafficRouter, api, plan, objects =>
     io.apply(
       objects.map(object => ({ object, origin: plan.stable.origin })),
       signal
@@ -186,7 +183,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
       record = { weight: step.weight, startedAt: new Date().toISOString(), ok: false }
       report.canary.steps.push(record)
       if (step.replicas !== replicas) {
-        await patch(k, canaryDeployment, { spec: { replicas: step.replicas } }, signal)
+        await patch(api, canaryDeployment, { spec: { replicas: step.replicas } }, signal)
         replicas = step.replicas
       }
       // The weight moves only once the canary can take it: an empty canary upstream would
@@ -197,7 +194,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
       core.info(`Canary ${step.weight}% (${step.replicas} pod${step.replicas > 1 ? 's' : ''}) via ${router.resource}; pausing ${formatMs(step.pauseMs)}`)
       await options.onStep?.({ index, step, plan, router })
       await sleep(step.pauseMs, signal)
-      record.note = await gates(k, io, plan, report, signal)
+      record.note = await gates(api, io, plan, report, signal)
       record.ok = true
       record.endedAt = new Date().toISOString()
       core.info(`Canary ${step.weight}%: gates passed${record.note ? `, ${record.note}` : ''}`)
@@ -206,7 +203,7 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     const reason = abortReason(err, signal)
     core.warning(`Canary aborting: ${reason}; weight 0, then removing the canary`)
     if (record && !record.endedAt) Object.assign(record, { ok: false, endedAt: new Date().toISOString(), note: reason })
-    const leftover = await abort(k, plan, router, report)
+    const leftover = await abort(api, plan, router, report)
     throw failed(
       report,
       new DeployError(`canary aborted at ${report.canary.steps.at(-1)?.weight ?? 0}%: ${reason}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, {
@@ -225,24 +222,24 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
     mergeResources(report, await io.apply([plan.stable], signal, journal))
     await ready(io, [{ ...plan.stable.object, metadata: { ...plan.stable.object.metadata, namespace } }], report, signal)
   } catch (err) {
-    const leftover = await abort(k, plan, router, report)
+    const leftover = await abort(api, plan, router, report)
     const error = failed(report, new DeployError(`canary promotion failed: ${abortReason(err, signal)}${leftover ? `; cleanup incomplete: ${leftover}` : ''}`, { resource: stableName }))
     if (settings.rollbackOnFailure) {
       const rb = await rollbackRun(ctx.kc, journal, { signal: AbortSignal.timeout(rollbackBudgetMs(settings.timeoutMs)) })
       report.rollback.push(...rb.records)
-      if (rb.records.length && rb.records.every(r => r.action !== 'failed')) report.status = 'rolled-back'
+      facts.rolledBack = undidEverything(rb.records)
     }
     throw error
   }
   // Promoted: the stable Deployment runs the new version. Removing the canary has a grace budget
   // of its own (the run's deadline may be what is left of it) and cannot turn the verdict.
   report.canary.outcome = 'promoted'
-  report.status = 'succeeded'
+  facts.delivered = true
   const grace = AbortSignal.timeout(CLEANUP_MS)
   try {
     await weightZero(router, grace)
     report.canary.finalWeight = 0
-    await removeCanary(k, plan, router, report, grace)
+    await removeCanary(api, plan, router, report, grace)
     core.info(`Canary promoted; ${router.resource} and the canary objects removed`)
   } catch (err) {
     const text = `canary promoted, but removing the canary failed: ${describeError(err)}; the next run removes what is left before it starts`
@@ -252,9 +249,9 @@ export async function runCanaryWith(ctx: StageContext, io: CanaryIO, options: Ca
 }
 
 /** The gates after a pause: canary pods healthy, health URLs answered by the canary. */
-async function gates(k: Kube, io: CanaryIO, plan: CanaryPlan, report: DeployReport, signal: AbortSignal): Promise<string | undefined> {
+async function gates(api: Kube, io: CanaryIO, plan: CanaryPlan, report: DeployReport, signal: AbortSignal): Promise<string | undefined> {
   const selector = (plan.canary.deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels
-  const pods = await listIn(k, { apiVersion: 'v1', kind: 'Pod', namespace: plan.namespace }, signal, labelSelector(selector))
+  const pods = await listIn(api, { apiVersion: 'v1', kind: 'Pod', namespace: plan.namespace }, signal, labelSelector(selector))
   const problem = canaryPodProblem(pods)
   if (problem) throw new DeployError(`canary ${problem}`)
   const results = await io.probe({ [plan.header.name]: plan.header.value }, signal)
@@ -290,7 +287,7 @@ async function ready(io: CanaryIO, deployments: KubeObject[], report: DeployRepo
  * Weight 0 first (so no request meets a vanishing canary), then the canary objects go. Never
  * throws: the abort's cause is the error to report; what could not be undone is answered.
  */
-async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport): Promise<string | undefined> {
+async function abort(api: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport): Promise<string | undefined> {
   const signal = AbortSignal.timeout(CLEANUP_MS)
   report.canary.outcome = 'aborted'
   const problems: string[] = []
@@ -302,7 +299,7 @@ async function abort(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: D
   }
   try {
     // Deleting the canary route also ends its traffic, so it is tried even when weight 0 failed.
-    await removeCanary(k, plan, router, report, signal, true)
+    await removeCanary(api, plan, router, report, signal, true)
     report.canary.finalWeight = 0
   } catch (err) {
     problems.push(`removing the canary failed: ${describeError(err)}`)
@@ -330,14 +327,14 @@ async function weightZero(router: TrafficRouter, signal: AbortSignal): Promise<v
   }
 }
 
-async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal, aborted = false): Promise<void> {
+async function removeCanary(api: Kube, plan: CanaryPlan, router: TrafficRouter, report: DeployReport, signal: AbortSignal, aborted = false): Promise<void> {
   await router.remove(signal)
   if (plan.canary.ingress) mergeResources(report, [entry(plan.canary.ingress, 'deleted')])
   const inNs = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? plan.namespace } })
   // The pods go before what they mount; an account created for the canary goes only on abort (promotion keeps it).
   const objects = [plan.canary.service, plan.canary.deployment, ...plan.copies.map(c => inNs(c.object)), ...(aborted ? plan.early.map(m => inNs(m.object)) : [])]
   for (const o of objects) {
-    await remove(k, o, signal)
+    await remove(api, o, signal)
     mergeResources(report, [entry(o, 'deleted')])
   }
 }
@@ -347,7 +344,7 @@ async function removeCanary(k: Kube, plan: CanaryPlan, router: TrafficRouter, re
  * HTTPRoute (found by its annotation). Traffic goes back first, then the objects are deleted.
  */
 export async function removeLeftovers(
-  k: Kube,
+  api: Kube,
   namespace: string,
   deployment: string,
   { environment, router, secrets }: { environment: string; router: TrafficRouterName; secrets: boolean },
@@ -357,18 +354,18 @@ export async function removeLeftovers(
   const labelSelector = `${CANARY_OF}=${deployment}`
   // Another environment's canary of the same Deployment name is live, not left over.
   const list = async (apiVersion: string, kind: string) =>
-    (await listIn(k, { apiVersion, kind, namespace }, signal, labelSelector)).filter(o => leftoverOf(o, deployment, environment) !== 'other')
+    (await listIn(api, { apiVersion, kind, namespace }, signal, labelSelector)).filter(o => leftoverOf(o, deployment, environment) !== 'other')
   for (const ing of await list('networking.k8s.io/v1', 'Ingress')) {
-    await patch(k, ing, nginxPatch(0, true), signal)
-    await remove(k, ing, signal)
+    await patch(api, ing, nginxPatch(0, true), signal)
+    await remove(api, ing, signal)
     removed.push(resourceName(ing))
   }
   // Only a gateway-api run edits routes (and only its users need to grant access to them).
-  for (const route of router === 'gateway-api' ? await listIn(k, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace }, signal) : []) {
+  for (const route of router === 'gateway-api' ? await listIn(api, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace }, signal) : []) {
     const rules = originalRules(route)
     // The route carries its canary's marks as annotations (its labels are the user's).
     if (!rules || leftoverOf({ ...route, metadata: { ...route.metadata, labels: route.metadata.annotations } }, deployment, environment) === 'other') continue
-    await patch(k, route, restorePatch(rules), signal)
+    await patch(api, route, restorePatch(rules), signal)
     removed.push(`${resourceName(route)} (rules restored)`)
   }
   for (const [apiVersion, kind] of [
@@ -378,23 +375,22 @@ export async function removeLeftovers(
     ...(secrets ? [['v1', 'Secret']] : [])
   ])
     for (const o of await list(apiVersion, kind)) {
-      await remove(k, o, signal)
+      await remove(api, o, signal)
       removed.push(resourceName(o))
     }
   return removed
 }
 
-async function patch(k: Kube, o: KubeObject, body: unknown, signal: AbortSignal): Promise<void> {
-  await mergePatch(k, refOf(o), body, signal)
+async function patch(api: Kube, object: KubeObject, body: unknown, signal: AbortSignal): Promise<void> {
+  await mergePatch(api, refOf(object), body, signal)
 }
 
-async function remove(k: Kube, o: KubeObject, signal: AbortSignal): Promise<void> {
-  await deleteIfExists(k, refOf(o), signal)
+async function remove(api: Kube, object: KubeObject, signal: AbortSignal): Promise<void> {
+  await deleteIfExists(api, refOf(object), signal)
 }
 
-/** Marks the report failed with the error's line, as the rolling stage does, and answers the error. */
+/** Puts the error's line in the report (tests read it without main) and answers the error. */
 function failed(report: DeployReport, err: DeployError): DeployError {
-  report.status = 'failed'
   report.error = err.line()
   return err
 }
@@ -410,25 +406,16 @@ function abortReason(err: unknown, signal: AbortSignal): string {
 }
 
 /** repo@digest of this run's image. */
-export function pinnedImage(ctx: Pick<StageContext, 'report' | 'settings'>): string {
+export function pinnedImage(ctx: Pick<PlanContext, 'report' | 'settings'>): string {
   const ref = ctx.report.image?.ref ?? (ctx.settings.image && `${ctx.settings.image.registry}/${ctx.settings.image.path}`)
   const digest = ctx.report.image?.digest ?? ctx.settings.digest
   if (!ref || !digest) throw new DeployError('a canary needs the image and its digest (build it in this run or pass digest)', { input: 'strategy' })
   return pinned(parseReference(ref), digest)
 }
 
-function runsImage(deployment: KubeObject, image: string): boolean {
-  try {
-    findTarget([{ object: deployment, origin: { file: '', line: 0 } }], image, '')
-    return true
-  } catch {
-    return false
-  }
-}
 
-
-function entry(o: KubeObject, change: ResourceEntry['change']): ResourceEntry {
-  return { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name, change }
+function entry(object: KubeObject, change: ResourceEntry['change']): ResourceEntry {
+  return { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name, change }
 }
 
 function mergeResources(report: DeployReport, entries: ResourceEntry[]): void {

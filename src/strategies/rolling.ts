@@ -1,35 +1,22 @@
-// The rolling plan, deliver's default (and canary's when there is nothing to compare with):
+// The rolling plan, deliver's default (and a canary's when there is nothing to compare with):
 // apply everything (dry run first, capturing what was there into the run's journal), wait for
 // every rollout at once, run the health gates, and on any failure undo what the journal says the
-// run changed and wait for the restored workloads. Fills the report as it goes (the status is
-// decided by src/status.ts from what deliver records); throws one DeployError when it failed.
+// run changed and wait for the restored workloads. Fills the report as it goes and records the
+// facts (delivered; rolled back when every change was undone) that src/status.ts decides the
+// status from; throws one DeployError when it failed.
 import * as core from '@actions/core'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { DeployError, describeError } from '../errors.js'
-import type { Settings } from '../inputs.js'
 import { repository } from '../image/reference.js'
-import type { Manifest } from '../manifests/types.js'
-import type { DeployReport, WorkloadResult } from '../report/model.js'
+import type { WorkloadResult } from '../report/model.js'
 import { probeHealth } from '../health/http.js'
 import { type Applied, applyObjects, newJournal, toResourceEntries } from '../kube/apply.js'
 import { clientFor } from '../kube/client.js'
 import { capturesOf, hasChanges, previousImage, rollbackRun } from '../kube/rollback.js'
 import { evaluate, isWorkload } from '../kube/status/rules.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from '../kube/status/watch.js'
-
-export interface RollingContext {
-  kc: KubeConfig
-  settings: Settings
-  /** rendered, pinned documents with their file:line */
-  documents: Manifest[]
-  report: DeployReport
-  /** the run's one deadline */
-  signal: AbortSignal
-  /** aborts when the job is cancelled (part of signal too) */
-  cancelled?: AbortSignal
-  /** on cancel, hands the rollback to the caller, which reports first and rolls back after */
-  deferRollback?: (undo: (signal: AbortSignal) => Promise<void>) => void
-}
+import { undidEverything } from '../status.js'
+import type { PlanContext, PlanFacts } from './index.js'
 
 /** Pure: how long a rollback may take once the run has failed (the run's deadline may be what failed). */
 export function rollbackBudgetMs(timeoutMs: number): number {
@@ -62,7 +49,7 @@ export async function waitForCrds(kc: KubeConfig, crds: Applied[], signal?: Abor
   if (bad) throw new DeployError(bad.verdict.message, { resource: bad.resource })
 }
 
-export async function runRolling(ctx: RollingContext): Promise<void> {
+export async function runRolling(ctx: PlanContext, facts: PlanFacts): Promise<void> {
   const { kc, settings, documents, report, signal } = ctx
   const namespace = settings.namespace || clientFor(kc).contextNamespace
   report.namespace ??= namespace
@@ -98,6 +85,7 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
       const failed = report.health.find(h => !h.ok)
       if (failed) throw new DeployError(`health check ${failed.url} failed: ${failed.message}`, { hint: 'the rollout finished but the service does not answer as expected' })
     }
+    facts.delivered = true
   } catch (err) {
     core.info(`Failed: ${describeError(err)}`) // the ::error:: annotation is main's, once
     if (!journal.entries.some(e => e.written)) core.info('Nothing was changed: the run was refused before its first write')
@@ -106,6 +94,8 @@ export async function runRolling(ctx: RollingContext): Promise<void> {
       const undo = async (rbSignal: AbortSignal): Promise<void> => {
         const rb = await rollbackRun(kc, journal, { signal: rbSignal })
         report.rollback = rb.records
+        // A rollback deferred past the report (cancel) comes after the status was decided.
+        facts.rolledBack = undidEverything(rb.records)
         if (!rb.records.length) core.info('Rollback: nothing to undo (no object had changed)')
         for (const r of rb.records) core.info(`Rollback: ${r.resource} ${r.action}${r.image ? ` to ${r.image}` : ''}${r.message ? ` (${r.message})` : ''}`)
       }

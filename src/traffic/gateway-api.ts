@@ -47,14 +47,14 @@ export class GatewayRouter implements TrafficRouter {
   private original?: RouteRule[]
 
   constructor(
-    private readonly k: Kube,
+    private readonly api: Kube,
     private readonly plan: SplitPlan
   ) {
     this.resource = `HTTPRoute/${plan.namespace}/${plan.route!.name}`
   }
 
   async prepare(signal: AbortSignal): Promise<void> {
-    const live = await getIn(this.k, this.ref(), signal)
+    const live = await getIn(this.api, this.ref(), signal)
     if (!live) throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
     // The live rules carry the API server's defaults; they are what a restore must put back.
     this.original = originalRules(live) ?? rulesOf(live)
@@ -71,7 +71,7 @@ export class GatewayRouter implements TrafficRouter {
 
   async remove(signal: AbortSignal): Promise<void> {
     if (!this.original) {
-      const live = await getIn(this.k, this.ref(), signal)
+      const live = await getIn(this.api, this.ref(), signal)
       this.original = live && originalRules(live)
       if (!this.original) return
     }
@@ -86,7 +86,7 @@ export class GatewayRouter implements TrafficRouter {
   private async observed(signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + OBSERVE_MS
     for (;;) {
-      const live = await getIn(this.k, this.ref(), signal)
+      const live = await getIn(this.api, this.ref(), signal)
       const seen = live && routeObserved(live)
       if (seen === undefined) return
       if (seen || Date.now() > deadline) break
@@ -105,7 +105,7 @@ export class GatewayRouter implements TrafficRouter {
   }
 
   private async patch(body: unknown, signal: AbortSignal): Promise<void> {
-    if (!(await mergePatch(this.k, this.ref(), body, signal)))
+    if (!(await mergePatch(this.api, this.ref(), body, signal)))
       throw new DeployError(`HTTPRoute ${this.plan.namespace}/${this.plan.route!.name} does not exist`, { input: 'http-route' })
   }
 }

@@ -9,7 +9,7 @@ import type { Apply, TrafficRouter } from './router.js'
 
 export type { Apply, TrafficRouter } from './router.js'
 
-export function makeRouter(name: TrafficRouterName, k: Kube, plan: SplitPlan, apply: Apply): TrafficRouter {
-  if (name === 'gateway-api') return new GatewayRouter(k, plan)
-  return new NginxRouter(k, plan.canary.ingress!, apply)
+export function makeRouter(name: TrafficRouterName, api: Kube, plan: SplitPlan, apply: Apply): TrafficRouter {
+  if (name === 'gateway-api') return new GatewayRouter(api, plan)
+  return new NginxRouter(api, plan.canary.ingress!, apply)
 }

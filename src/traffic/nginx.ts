@@ -23,7 +23,7 @@ export class NginxRouter implements TrafficRouter {
   readonly name = 'nginx' as const
   readonly resource: string
   constructor(
-    private readonly k: Kube,
+    private readonly api: Kube,
     private readonly ingress: KubeObject,
     private readonly apply: Apply
   ) {
@@ -35,7 +35,7 @@ export class NginxRouter implements TrafficRouter {
   }
 
   async setWeight(weight: number, signal: AbortSignal): Promise<void> {
-    await mergePatch(this.k, refOf(this.ingress), nginxPatch(weight), signal)
+    await mergePatch(this.api, refOf(this.ingress), nginxPatch(weight), signal)
     // A weight counts once the controller routes by it: the step's gates (canary header
     // included) must not probe a route the controller has yet to build.
     await pause(SETTLE_MS, signal)
@@ -43,14 +43,14 @@ export class NginxRouter implements TrafficRouter {
 
   async remove(signal: AbortSignal): Promise<void> {
     // Weight 0 lands before the delete, so the controller never sees a canary with traffic and no pods.
-    if (!(await mergePatch(this.k, refOf(this.ingress), nginxPatch(0, true), signal))) return
+    if (!(await mergePatch(this.api, refOf(this.ingress), nginxPatch(0, true), signal))) return
     // The canary Service is deleted right after this; a controller applies annotations
     // asynchronously and reports nothing on the Ingress, so give it a moment (through Traefik, 1
     // request in ~2000 failed with 502 without this pause).
     await new Promise<void>(resolve => {
-      const t = setTimeout(resolve, SETTLE_MS)
-      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+      const timer = setTimeout(resolve, SETTLE_MS)
+      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
     })
-    await deleteIfExists(this.k, refOf(this.ingress), signal)
+    await deleteIfExists(this.api, refOf(this.ingress), signal)
   }
 }

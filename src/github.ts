@@ -1,8 +1,10 @@
-// What the report stages need from GitHub: an Octokit (from @actions/github, or one pointed at the
-// test stand-in) and the few fields of the run's context they read. github.context fits as is.
+// What every stage that talks to GitHub needs (report/, gitops/ write-back, preview/, post.ts):
+// the Octokit type (from @actions/github, or one pointed at the test stand-in), the few fields
+// of the run's context they read (github.context fits as is), the bot's login, one line for an
+// API failure, and GitHub's answers for the one retry policy. Imports only errors and retry.
 import type { getOctokit } from '@actions/github'
-import { oneLine } from '../errors.js'
-import { type Failure, parseRetryAfter, withRetry } from '../retry.js'
+import { oneLine } from './errors.js'
+import { type Failure, parseRetryAfter, withRetry } from './retry.js'
 
 export type Octokit = ReturnType<typeof getOctokit>
 
