@@ -30,7 +30,7 @@ import { DeployError, describeError } from '../errors.js'
 import type { Change, ResourceEntry } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { type ApiResource, type Kube, kube, refOf } from './client.js'
+import { type ApiResource, type Kube, clientFor, refOf } from './client.js'
 import { ApiError, failure, type FailureContext } from './errors.js'
 import { mapLimit } from './pool.js'
 
@@ -160,7 +160,7 @@ const createdBy = new WeakMap<Kube, Set<string>>()
 /** Applies every document; answers one Applied per document in the order applied. */
 export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: ApplyOptions = {}): Promise<Applied[]> {
   checkDocuments(manifests)
-  const k = kube(kc)
+  const k = clientFor(kc)
   const fallback = opts.namespace || k.contextNamespace
   const journal = opts.journal ?? newJournal()
   const { signal } = opts
