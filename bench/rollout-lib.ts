@@ -1,13 +1,13 @@
 // What bench/rollout.mjs measures, bundled by esbuild so plain Node can load the TypeScript sources.
-export { loadKubeConfig } from '../src/kube/client.js'
+export { loadKubeConfig, checkConnection as connect } from '../src/kube/client.js'
 export { applyObjects } from '../src/kube/apply.js'
 export { waitForWorkloads } from '../src/kube/status/watch.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { kube } from '../src/kube/client.js'
+import { clientFor } from '../src/kube/client.js'
 
 /** Counts the API requests kube-ship sends through this KubeConfig; read() answers and resets the count. */
 export function countRequests(kc: KubeConfig): { read(): number } {
-  const k = kube(kc)
+  const k = clientFor(kc)
   const send = k.send.bind(k)
   let n = 0
   k.send = ((...args: Parameters<typeof send>) => {
