@@ -17,7 +17,7 @@ const env = JSON.parse(fs.readFileSync(path.join(state, 'env.json'), 'utf8'))
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'kube-ship-bench-'))
 const { build } = await import('esbuild')
 await build({
-  stdin: { contents: "export { kube, loadKubeConfig } from './src/kube/client.ts'", resolveDir: repo, loader: 'ts' },
+  stdin: { contents: "export { clientFor, loadKubeConfig } from './src/kube/client.ts'", resolveDir: repo, loader: 'ts' },
   outfile: path.join(out, 'index.js'),
   bundle: true,
   format: 'esm',
@@ -38,7 +38,7 @@ tls.createSecureContext = (...args) => {
   return createSecureContext(...args)
 }
 
-const k = lib.kube(lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig }))
+const k = lib.clientFor(lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig }))
 for (let i = 0; i < 20; i++) await k.request('GET', '/version') // warm: JIT, discovery, the connection
 const cpu = process.cpuUsage()
 const start = performance.now()
