@@ -37,7 +37,7 @@ import { mapLimit } from './pool.js'
 export const FIELD_MANAGER = 'kube-ship'
 /** The Update manager that wrote a restored template (rollback.ts); the next apply takes it over quietly. */
 export const ROLLBACK_MANAGER = 'kube-ship-rollback'
-const CONCURRENCY = 8
+const CONCURRENCY = 16
 
 export interface Applied {
   manifest: Manifest
