@@ -212,8 +212,8 @@ try {
     }
     latencies[who].push(verdictAt - (await seen))
   }
-  console.log('kube-ship vs kubectl on the local stack (one run; ratio = kubectl / kube-ship, > 1 means kube-ship is faster)')
-  for (const [what, a, b, other] of results) console.log(`${what}: kube-ship ${seconds(a)}, ${other} ${seconds(b)}, ratio ${(b / a).toFixed(1)}x`)
+  console.log('kube-ship vs kubectl on the local stack (ratio = kubectl / kube-ship, > 1 means kube-ship is faster)')
+  for (const [what, a, b, other] of results) console.log(`${what} (one run): kube-ship ${seconds(a)}, ${other} ${seconds(b)}, ratio ${(b / a).toFixed(1)}x`)
   const spread = xs => `${seconds(median(xs))} (${seconds(Math.min(...xs))}-${seconds(Math.max(...xs))})`
   for (const what of ['create', 'unchanged']) {
     const { ours, kubectl: theirs } = timings[what]
