@@ -366,4 +366,20 @@ describe('a killed run leaves early objects the next run removes; a promotion ke
     expect(Object.keys(labels!).filter(k => k === EARLY_OF || k === ENV)).toEqual([])
     expect((await get(ns, 'deployment/web-green')).spec.template.spec.serviceAccountName).toBe('web-sa')
   })
+
+  it('blue-green first deploy: a killed run leaves its new Service labelled early; the next run removes it, and its switch drops the labels', async () => {
+    const ns = await freshNamespace('cfg-kill-bg-new')
+    namespaces.push(ns)
+    const documents = release('new', NEW, ns, 'nginx')
+    const inputs = { strategy: 'blue-green', environment: 'cfg-k' }
+    const r = await deploy(ns, documents, inputs, { cancel: { when: new RegExp(`Deployment/${ns}/web-blue: `), kill: true } })
+    expect(r.code).toBe(137)
+    expect(await labelsOf(ns, 'service/web')).toMatchObject({ [EARLY_OF]: 'web', [ENV]: 'cfg-k' })
+    const next = await deploy(ns, documents, inputs)
+    expect({ code: next.code, errors: errorLines(next.log) }).toEqual({ code: 0, errors: [] })
+    expect(next.log).toMatch(new RegExp(`Removed Service/${ns}/web, left by an earlier run`))
+    const service = await get(ns, 'service/web')
+    expect(service.spec.selector).toEqual({ app: 'web', [COLOR]: 'blue' })
+    expect(Object.keys(service.metadata.labels ?? {}).filter(k => k === EARLY_OF || k === ENV)).toEqual([])
+  })
 })
