@@ -3,11 +3,20 @@ export { loadKubeConfig } from '../src/kube/client.js'
 export { applyObjects } from '../src/kube/apply.js'
 export { waitForWorkloads } from '../src/kube/status/watch.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { kube } from '../src/kube/client.js'
+import { checkConnection, clientFor } from '../src/kube/client.js'
+
+/**
+ * What a run has done before its apply: the connection check, and the core group's discovery
+ * (the lock's namespace check reads a Namespace).
+ */
+export async function connect(kc: KubeConfig): Promise<void> {
+  await checkConnection(kc)
+  await clientFor(kc).resource('v1', 'Namespace')
+}
 
 /** Counts the API requests kube-ship sends through this KubeConfig; read() answers and resets the count. */
 export function countRequests(kc: KubeConfig): { read(): number } {
-  const k = kube(kc)
+  const k = clientFor(kc)
   const send = k.send.bind(k)
   let n = 0
   k.send = ((...args: Parameters<typeof send>) => {

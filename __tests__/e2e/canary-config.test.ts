@@ -48,7 +48,7 @@ afterAll(async () => {
 })
 
 /** The release at a version: web reads web-config (envFrom and a volume), a Service, a worker, a route. */
-function release(v: 'old' | 'new', digest: string, ns: string, router: TrafficRouterName, opts: { colour?: 'blue'; podLabels?: Record<string, string> } = {}): KubeObject[] {
+function release(v: 'old' | 'new', digest: string, ns: string, router: TrafficRouterName, opts: { colour?: 'blue'; podLabels?: Record<string, string>; account?: string } = {}): KubeObject[] {
   const labels = { app: 'web', ...(opts.colour ? { [COLOR]: opts.colour } : {}), ...opts.podLabels }
   const web: KubeObject = {
     apiVersion: 'apps/v1',
@@ -60,6 +60,7 @@ function release(v: 'old' | 'new', digest: string, ns: string, router: TrafficRo
       template: {
         metadata: { labels },
         spec: {
+          ...(opts.account ? { serviceAccountName: opts.account } : {}),
           containers: [{ name: 'web', image: `${repo()}@${digest}`, ports: [{ containerPort: 8080 }], envFrom: [{ configMapRef: { name: 'web-config' } }], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }],
           volumes: [{ name: 'cfg', configMap: { name: 'web-config' } }]
         }
@@ -99,7 +100,8 @@ function release(v: 'old' | 'new', digest: string, ns: string, router: TrafficRo
         template: { metadata: { labels: { app: 'worker' } }, spec: { containers: [{ name: 'worker', image: `${repo()}-worker@${OLD}`, env: [{ name: 'VERSION', value: v }] }] } }
       }
     },
-    route
+    route,
+    ...(opts.account ? [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: opts.account } }] : [])
   ]
 }
 
@@ -296,5 +298,88 @@ describe('blue-green changes nothing before the switch is verified', () => {
     expect((await get(ns, 'deployment/web-green')).spec.template.spec.containers[0].envFrom).toEqual([{ configMapRef: { name: 'web-config-green' } }])
     expect((await get(ns, 'configmap/web-config-green')).data).toEqual({ COLOR: 'new' })
     expect((await get(ns, 'deployment/web-blue')).spec.replicas).toBe(0)
+  })
+})
+
+describe('a killed run leaves early objects the next run removes; a promotion keeps them as release objects', () => {
+  const EARLY_OF = 'kube-ship.dev/early-of'
+  const labelsOf = async (ns: string, what: string): Promise<Record<string, string> | undefined> => {
+    const r = await kubectlResult(['get', '-n', ns, what, '-o', 'json'])
+    return r.code === 0 ? (JSON.parse(r.stdout).metadata.labels ?? {}) : undefined
+  }
+  const killed = async (ns: string, documents: KubeObject[], inputs: Record<string, string>, when: RegExp, environment: string): Promise<void> => {
+    const r = await deploy(ns, documents, inputs, { cancel: { when, kill: true } })
+    expect(r.code).toBe(137)
+    // SIGKILL: no abort ran; the account the new template runs as was created early and stays, labelled.
+    expect(await labelsOf(ns, 'serviceaccount/web-sa')).toMatchObject({ [EARLY_OF]: 'web', [ENV]: environment })
+  }
+
+  it('canary: killed, then an aborted run leaves everything as before; killed again, then a promoted run keeps the account without the early labels', async () => {
+    const ns = await setup('cfg-kill-canary', ns => release('old', OLD, ns, 'nginx'))
+    const before = await snapshot(ns)
+    const next = release('new', NEW, ns, 'nginx', { account: 'web-sa' })
+    const inputs = (steps: string) => ({ strategy: 'canary', 'canary-steps': steps, environment: 'cfg-k' })
+    await killed(ns, next, inputs('50:60s'), /Canary 50% .*pausing/, 'cfg-k')
+    failCanary = true
+    let aborted: ActionRun
+    try {
+      aborted = await deploy(ns, next, inputs('50:5s'))
+    } finally {
+      failCanary = false
+    }
+    expect(aborted.code).toBe(1)
+    expect(aborted.log).toMatch(new RegExp(`Removed ServiceAccount/${ns}/web-sa, left by an earlier run`))
+    expect(errorLines(aborted.log).join('\n')).toMatch(/canary aborted at 50%25: health gate/)
+    expectUnchanged(await snapshot(ns), before)
+    expect(await canaryObjects(ns)).toEqual([])
+
+    await killed(ns, next, inputs('50:60s'), /Canary 50% .*pausing/, 'cfg-k')
+    const promoted = await deploy(ns, next, inputs('50:5s'))
+    expect({ code: promoted.code, errors: errorLines(promoted.log) }).toEqual({ code: 0, errors: [] })
+    // Server-side apply of the account's own document dropped the labels only the early apply set.
+    const labels = await labelsOf(ns, 'serviceaccount/web-sa')
+    expect(labels).toBeDefined()
+    expect(Object.keys(labels!).filter(k => k === EARLY_OF || k === ENV)).toEqual([])
+    expect((await get(ns, 'deployment/web')).spec.template.spec.serviceAccountName).toBe('web-sa')
+    expect(await canaryObjects(ns)).toEqual([])
+  })
+
+  it('blue-green: killed, then a run that fails before the switch leaves everything as before; killed again, then a verified switch keeps the account without the early labels', async () => {
+    const ns = await setup('cfg-kill-bg', ns => release('old', OLD, ns, 'nginx', { colour: 'blue' }))
+    const before = await snapshot(ns)
+    const inputs = { strategy: 'blue-green', environment: 'cfg-k' }
+    // The new colour's first status line: its account and copy were applied before it.
+    const waiting = new RegExp(`Deployment/${ns}/web-green: `)
+    await killed(ns, release('new', NEW, ns, 'nginx', { account: 'web-sa' }), inputs, waiting, 'cfg-k')
+    const failed = await deploy(ns, release('new', NEW, ns, 'nginx', { account: 'web-sa', podLabels: { [SIM_LABEL]: 'crashloop' } }), inputs)
+    expect(failed.code).toBe(1)
+    expect(failed.log).toMatch(new RegExp(`Removed ServiceAccount/${ns}/web-sa, left by an earlier run`))
+    expect(errorLines(failed.log).join('\n')).toMatch(/blue-green green was not switched to/)
+    expectUnchanged(await snapshot(ns), before)
+
+    await killed(ns, release('new', NEW, ns, 'nginx', { account: 'web-sa' }), inputs, waiting, 'cfg-k')
+    const switched = await deploy(ns, release('new', NEW, ns, 'nginx', { account: 'web-sa' }), inputs)
+    expect({ code: switched.code, errors: errorLines(switched.log) }).toEqual({ code: 0, errors: [] })
+    expect((await get(ns, 'service/web')).spec.selector).toEqual({ app: 'web', [COLOR]: 'green' })
+    const labels = await labelsOf(ns, 'serviceaccount/web-sa')
+    expect(labels).toBeDefined()
+    expect(Object.keys(labels!).filter(k => k === EARLY_OF || k === ENV)).toEqual([])
+    expect((await get(ns, 'deployment/web-green')).spec.template.spec.serviceAccountName).toBe('web-sa')
+  })
+
+  it('blue-green first deploy: a killed run leaves its new Service labelled early; the next run removes it, and its switch drops the labels', async () => {
+    const ns = await freshNamespace('cfg-kill-bg-new')
+    namespaces.push(ns)
+    const documents = release('new', NEW, ns, 'nginx')
+    const inputs = { strategy: 'blue-green', environment: 'cfg-k' }
+    const r = await deploy(ns, documents, inputs, { cancel: { when: new RegExp(`Deployment/${ns}/web-blue: `), kill: true } })
+    expect(r.code).toBe(137)
+    expect(await labelsOf(ns, 'service/web')).toMatchObject({ [EARLY_OF]: 'web', [ENV]: 'cfg-k' })
+    const next = await deploy(ns, documents, inputs)
+    expect({ code: next.code, errors: errorLines(next.log) }).toEqual({ code: 0, errors: [] })
+    expect(next.log).toMatch(new RegExp(`Removed Service/${ns}/web, left by an earlier run`))
+    const service = await get(ns, 'service/web')
+    expect(service.spec.selector).toEqual({ app: 'web', [COLOR]: 'blue' })
+    expect(Object.keys(service.metadata.labels ?? {}).filter(k => k === EARLY_OF || k === ENV)).toEqual([])
   })
 })

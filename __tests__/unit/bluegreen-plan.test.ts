@@ -31,7 +31,8 @@ const input = (
   image: IMAGE,
   namespace: 'shop',
   live: { services: liveServices, deployments: liveDeployments.map(live), pods },
-  changes
+  changes,
+  environment: 'production'
 })
 
 describe('planBlueGreen colours', () => {
@@ -86,6 +87,20 @@ describe('planBlueGreen colours', () => {
     if (services.length) expect(plan.unpinPatch).toEqual({ spec: { selector: unpin } })
     // Only a selector that lacks the pin is patched (a no-op patch still writes managedFields).
     expect(plan.pinNeeded).toBe('pod-template-hash' in unpin)
+  })
+
+  it('a new Service and ServiceAccount are created early, labelled; the switch drops the Service\'s labels, the account\'s own document before it', () => {
+    const asAccount: KubeObject = { ...deployment, spec: { ...(deployment.spec as object), template: { metadata: { labels: { app: 'web' } }, spec: { serviceAccountName: 'web-sa', containers: [{ name: 'web', image: IMAGE }] } } } }
+    const account: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web-sa' } }
+    const plan = planBlueGreen(input([], [], [doc(asAccount), doc(service({ app: 'web' })), doc(account)], undefined, new Map([['/Service/shop/web', 'created'], ['/ServiceAccount/shop/web-sa', 'created']])))
+    const early = { 'kube-ship.dev/early-of': 'web', 'kube-ship.dev/environment': 'production' }
+    expect(plan.early.map(m => [m.object.kind, m.object.metadata.labels])).toEqual([
+      ['Service', early],
+      ['ServiceAccount', early]
+    ])
+    expect(plan.adopt.map(m => m.object)).toEqual([account])
+    expect(plan.switchPatch).toEqual({ metadata: { labels: { 'kube-ship.dev/early-of': null, 'kube-ship.dev/environment': null } }, spec: { selector: { 'kube-ship.dev/color': 'blue' } } })
+    expect(plan.later).toEqual([])
   })
 
   it('the new colour names copies of the changed ConfigMaps it uses, labelled with its colour; the originals wait', () => {

@@ -82,9 +82,10 @@ describe('splitRelease', () => {
     doc({ ...cm('files'), metadata: { name: 'files', namespace: 'elsewhere' } })
   ]
   const labels = { 'kube-ship.dev/canary-of': 'web', 'kube-ship.dev/environment': 'production' }
+  const earlyLabels = { 'kube-ship.dev/early-of': 'web', 'kube-ship.dev/environment': 'production' }
   const key = (o: KubeObject) => objectKey(o, 'shop')
   const split = (changes: [KubeObject, Change][]) =>
-    splitRelease({ rest, workload: workload(), namespace: 'shop', changes: new Map(changes.map(([o, c]) => [key(o), c])), suffix: '-canary', labels })
+    splitRelease({ rest, workload: workload(), namespace: 'shop', changes: new Map(changes.map(([o, c]) => [key(o), c])), suffix: '-canary', labels, earlyLabels })
   const names = (ms: Manifest[]) => ms.map(m => `${m.object.kind}/${m.object.metadata.namespace ?? ''}/${m.object.metadata.name}`)
   const all = (c: Change): [KubeObject, Change][] => rest.map(m => [m.object, c])
 
@@ -116,14 +117,23 @@ describe('splitRelease', () => {
     const s = split(changes)
     expect(names(s.copies)).toEqual(copies)
     expect(names(s.early)).toEqual(early)
+    expect(names(s.adopt)).toEqual(early)
     expect(names(s.later)).toEqual(later)
     const refs = configRefs(s.workload)
     for (const c of s.copies) expect(c.object.kind === 'ConfigMap' ? refs.configMaps : refs.secrets).toContain(c.object.metadata.name)
   })
 
+  it('an early object carries the early labels beside its own; its document, applied on promotion, does not', () => {
+    const account = doc({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web-sa', labels: { team: 'shop' } } })
+    const s = splitRelease({ rest: [account], workload: workload(), namespace: 'shop', changes: new Map([[key(account.object), 'created']]), suffix: '-canary', labels, earlyLabels })
+    expect(s.early.map(m => m.object.metadata.labels)).toEqual([{ team: 'shop', ...earlyLabels }])
+    expect(s.adopt).toEqual([account])
+    expect(account.object.metadata.labels).toEqual({ team: 'shop' })
+  })
+
   it('copies carry the content, the source labels plus the owner labels, and no server or last-applied metadata', () => {
     const live = { ...cm('files'), metadata: { name: 'files', labels: { team: 'shop', 'applyset.kubernetes.io/part-of': 'applyset-x' }, resourceVersion: '9', uid: 'u', managedFields: [] } }
-    const s = splitRelease({ rest: [doc(live)], workload: workload(), namespace: 'shop', changes: new Map(), suffix: '-blue', labels })
+    const s = splitRelease({ rest: [doc(live)], workload: workload(), namespace: 'shop', changes: new Map(), suffix: '-blue', labels, earlyLabels })
     expect(s.copies[0].object).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'files-blue', namespace: 'shop', labels: { team: 'shop', ...labels } }, data: { k: 'files' } })
     const first = split([[cm('files'), 'configured']]).copies[0].object
     expect(first.metadata.annotations).toEqual({ note: 'x' })
@@ -132,7 +142,7 @@ describe('splitRelease', () => {
   it('refuses a copy name longer than an object name may be', () => {
     const long = 'a'.repeat(250)
     const w = renameConfigRefs(workload(), new Map([['ConfigMap/files', long]]))
-    expect(() => splitRelease({ rest: [doc(cm(long))], workload: w, namespace: 'shop', changes: new Map(), suffix: '-canary', labels })).toThrow(/^the copy a{250}-canary of ConfigMap\/shop\/a{250} would be longer than 253 characters$/)
+    expect(() => splitRelease({ rest: [doc(cm(long))], workload: w, namespace: 'shop', changes: new Map(), suffix: '-canary', labels, earlyLabels })).toThrow(/^the copy a{250}-canary of ConfigMap\/shop\/a{250} would be longer than 253 characters$/)
   })
 })
 

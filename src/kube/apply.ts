@@ -31,14 +31,14 @@ import type { Change, ResourceEntry } from '../report/model.js'
 import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
 import { assertNoDuplicates, checkObject } from '../manifests/check.js'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { type ApiResource, type Kube, kube, refOf } from './client.js'
+import { type ApiResource, type Kube, clientFor, refOf } from './client.js'
 import { ApiError, failure, type FailureContext } from './errors.js'
 import { mapLimit } from './pool.js'
 
 export const FIELD_MANAGER = 'kube-ship'
 /** The Update manager that wrote a restored template (rollback.ts); the next apply takes it over quietly. */
 export const ROLLBACK_MANAGER = 'kube-ship-rollback'
-const CONCURRENCY = 8
+const CONCURRENCY = 16
 
 export interface Applied {
   manifest: Manifest
@@ -151,7 +151,7 @@ const createdBy = new WeakMap<Kube, Set<string>>()
 /** Applies every document; answers one Applied per document in the order applied. */
 export async function applyObjects(kc: KubeConfig, manifests: Manifest[], opts: ApplyOptions = {}): Promise<Applied[]> {
   checkDocuments(manifests)
-  const k = kube(kc)
+  const k = clientFor(kc)
   const fallback = opts.namespace || k.contextNamespace
   const journal = opts.journal ?? newJournal()
   const { signal } = opts

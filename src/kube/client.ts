@@ -14,6 +14,8 @@
 // instances with Date objects, which breaks diffs. Plain JSON plus `fieldValidation=Strict`
 // keeps the server the judge of what a manifest means.
 import * as fs from 'node:fs'
+import { promisify } from 'node:util'
+import * as zlib from 'node:zlib'
 import * as core from '@actions/core'
 import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node'
 import { DeployError } from '../errors.js'
@@ -104,6 +106,7 @@ export function refOf(o: KubeObject): ObjectRef {
 }
 
 const http = new IsomorphicFetchHttpLibrary()
+const gunzip = promisify(zlib.gunzip)
 
 /** No answer at all (refused, reset, DNS); waits retry these until their deadline. */
 export class UnreachableError extends DeployError {
@@ -134,6 +137,8 @@ export class Kube {
   readonly server: string
   private dispatcher: ReturnType<RequestContext['getDispatcher']>
   private readonly groups = new Map<string, Promise<Map<string, ApiResource> | undefined>>()
+  /** the credentials' headers, when they cannot change during the run */
+  private fixedAuth?: Record<string, string>
 
   constructor(readonly kc: KubeConfig) {
     this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, '')
@@ -171,11 +176,21 @@ export class Kube {
     const url = new URL(this.server + path)
     for (const [name, value] of Object.entries(opts.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value))
     const ctx = new RequestContext(url.toString(), HttpMethod[method])
-    await this.kc.applySecurityAuthentication(ctx)
-    // client-node 2.0.1 builds a new undici Agent for every request, so every request would pay
-    // a TCP and TLS handshake; keep the first one (same cluster, same credentials) for the run.
-    const dispatcher = ctx.getDispatcher()
-    if (dispatcher) ctx.setDispatcher((this.dispatcher ??= dispatcher))
+    if (this.fixedAuth && this.dispatcher) {
+      for (const [name, value] of Object.entries(this.fixedAuth)) ctx.setHeaderParam(name, value)
+      ctx.setDispatcher(this.dispatcher)
+    } else {
+      await this.kc.applySecurityAuthentication(ctx)
+      // client-node 2.0.1 builds a new undici Agent for every request, so every request would pay
+      // a TCP and TLS handshake; keep the first one (same cluster, same credentials) for the run.
+      const dispatcher = ctx.getDispatcher()
+      if (dispatcher) ctx.setDispatcher((this.dispatcher ??= dispatcher))
+      // A token, a client certificate or a password cannot change during the run: their headers
+      // are kept, instead of decoding the credentials and building an Agent per request. Exec
+      // plugins and auth providers (which refresh tokens) are asked every time.
+      const user = this.kc.getCurrentUser()
+      if (dispatcher && !user?.exec && !user?.authProvider) this.fixedAuth = { ...ctx.getHeaders() }
+    }
     ctx.setHeaderParam('Accept', opts.accept ?? 'application/json')
     return ctx
   }
@@ -253,20 +268,35 @@ export class Kube {
   private async sendOnce<T>(method: keyof typeof HttpMethod, path: string, opts: RequestOptions): Promise<{ code: number; body: T }> {
     const ctx = await this.context(method, path, opts)
     const url = new URL(ctx.getUrl())
+    let payload: string | undefined
     if (opts.body !== undefined) {
       ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json')
-      ctx.setBody(JSON.stringify(opts.body))
+      ctx.setBody((payload = JSON.stringify(opts.body)))
     }
     const attempt = AbortSignal.timeout(opts.attemptMs ?? ATTEMPT_MS)
-    ctx.setSignal(opts.signal ? AbortSignal.any([opts.signal, attempt]) : attempt)
+    const signal = opts.signal ? AbortSignal.any([opts.signal, attempt]) : attempt
+    ctx.setSignal(signal)
     let code: number
     let text: string
     let retryAfter: string | undefined
     try {
-      const res = await http.send(ctx).toPromise()
-      code = res.httpStatusCode
-      retryAfter = res.headers['retry-after']
-      text = await res.body.text()
+      const dispatcher = ctx.getDispatcher()
+      if (dispatcher) {
+        // The dispatcher's own request API, not fetch over it: fetch's WHATWG streams and
+        // body iteration cost more CPU than the rest of a request (bench/requests.mjs).
+        // gzip as fetch asked for it: the API server compresses only large answers (big LISTs).
+        const headers = { ...ctx.getHeaders(), 'Accept-Encoding': 'gzip' }
+        const res = await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body: payload, signal })
+        code = res.statusCode
+        const after = res.headers['retry-after']
+        retryAfter = Array.isArray(after) ? after[0] : after
+        text = res.headers['content-encoding'] === 'gzip' ? (await gunzip(Buffer.from(await res.body.arrayBuffer()))).toString() : await res.body.text()
+      } else {
+        const res = await http.send(ctx).toPromise()
+        code = res.httpStatusCode
+        retryAfter = res.headers['retry-after']
+        text = await res.body.text()
+      }
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err
       if (attempt.aborted) throw new UnreachableError(`the API server ${this.server} did not answer ${method} ${url.pathname} within ${(opts.attemptMs ?? ATTEMPT_MS) / 1000}s`)

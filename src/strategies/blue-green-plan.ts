@@ -7,7 +7,7 @@ import { DeployError } from '../errors.js'
 import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import type { Change } from '../report/model.js'
 import { MANAGED_BY, findTarget, labelsOf, selectorOf } from './canary-plan.js'
-import { objectKey, splitRelease } from './release-split.js'
+import { earlyLabels, objectKey, splitRelease, withLabels } from './release-split.js'
 
 export const COLOR = 'kube-ship.dev/color'
 /** Names the Deployment whose colour a ConfigMap/Secret copy belongs to (with COLOR). */
@@ -30,6 +30,8 @@ export interface BlueGreenInput {
   }
   /** objectKey → what applying each document would do (the server-side dry run's answer) */
   changes: Map<string, Change>
+  /** the run's environment as a label value (environmentLabel): early objects carry it */
+  environment: string
 }
 
 export interface BlueGreenPlan {
@@ -46,8 +48,10 @@ export interface BlueGreenPlan {
   oldDeployment?: string
   /** the other changed documents: applied once the switch is verified (the Service with the switched selector) */
   later: Manifest[]
-  /** objects the new colour needs that do not exist yet (a new Service, pinned; a new ServiceAccount): deleted on abort */
+  /** objects the new colour needs that do not exist yet (a new Service, pinned; a new ServiceAccount): labelled early, deleted on abort */
   early: Manifest[]
+  /** the early ServiceAccounts' documents, applied just before the switch: the apply drops the early labels (the switch drops the Service's) */
+  adopt: Manifest[]
   /** copies of the changed ConfigMaps/Secrets the new template names; the new colour names them */
   copies: Manifest[]
   /** the labels of the new colour's copies (stale ones are found by them) */
@@ -58,7 +62,7 @@ export interface BlueGreenPlan {
   unpinPatch: { spec: { selector: Record<string, string | null> } }
   /** keeps the live Service on what serves now, away from the new colour's pods (before the apply) */
   pinPatch: { spec: { selector: Record<string, string | null> } }
-  switchPatch: { spec: { selector: Record<string, string | null> } }
+  switchPatch: { metadata?: { labels: Record<string, null> }; spec: { selector: Record<string, string | null> } }
   backPatch: { spec: { selector: Record<string, string | null> } }
 }
 
@@ -93,7 +97,8 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
 
   const colored = (labels: Record<string, string> | undefined): Record<string, string> => ({ ...labels, [COLOR]: newColor })
   const copyLabels = { ...MANAGED_BY, [COLOR_OF]: name, [COLOR]: newColor }
-  const split = splitRelease({ rest: input.documents.filter(d => d !== target), workload: target.object, namespace, changes: input.changes, suffix: `-${newColor}`, labels: copyLabels })
+  const early = earlyLabels(name, input.environment)
+  const split = splitRelease({ rest: input.documents.filter(d => d !== target), workload: target.object, namespace, changes: input.changes, suffix: `-${newColor}`, labels: copyLabels, earlyLabels: early })
   const spec = structuredClone((split.workload.spec ?? {}) as WorkloadSpec)
   spec.selector = { ...spec.selector, matchLabels: colored(spec.selector?.matchLabels) }
   spec.template = { ...spec.template, metadata: { ...spec.template?.metadata, labels: colored(spec.template?.metadata?.labels) } }
@@ -120,7 +125,7 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
   const withSelector = (d: Manifest, extra: Record<string, string>): Manifest => ({ ...d, object: { ...d.object, spec: { ...(d.object.spec as object), selector: { ...selectorOf(d.object), ...extra } } } })
   // A Service the run creates is needed to switch at all: created early, pinned (nothing old uses it).
   const newService = input.documents.filter(d => isService(d) && !live && input.changes.get(objectKey(d.object, namespace)) === 'created')
-  const early = [...newService.map(d => withSelector(d, pin)), ...split.early]
+  const created = [...newService.map(d => withLabels(withSelector(d, pin), early)), ...split.early]
   // Applied after the switch: the Service document selects the new colour then.
   const later = split.later.filter(d => !newService.includes(d)).map(d => (isService(d) ? withSelector(d, { [COLOR]: newColor }) : d))
   const before = live ? selectorOf(live) : {}
@@ -135,13 +140,18 @@ export function planBlueGreen(input: BlueGreenInput): BlueGreenPlan {
     deployment: { object: deployment, origin: target.origin },
     oldDeployment,
     later,
-    early,
+    early: created,
+    adopt: split.adopt,
     copies: split.copies,
     copyLabels,
     unpinPatch,
     pinNeeded: !!live && Object.entries(pin).some(([k, v]) => before[k] !== v),
     pinPatch: { spec: { selector: pin } },
-    switchPatch: { spec: { selector: { [COLOR]: newColor, ...unpin } } },
+    // A Service created early stops being early in the same patch that makes it serve.
+    switchPatch: {
+      ...(newService.length ? { metadata: { labels: Object.fromEntries(Object.keys(early).map(k => [k, null])) } } : {}),
+      spec: { selector: { [COLOR]: newColor, ...unpin } }
+    },
     // Back to exactly what served before the switch (the pin), never to the uncoloured selector.
     backPatch: { spec: { selector: { ...(COLOR in pin ? {} : { [COLOR]: null }), ...pin } } }
   }

@@ -14,8 +14,9 @@ import type { DeployReport } from '../report/model.js'
 import { deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
 import { planBlueGreen, POD_TEMPLATE_HASH } from './blue-green-plan.js'
 import { canaryPodProblem, findTarget } from './canary-plan.js'
-import { pinnedImage, stageIO, type CanaryIO } from './canary.js'
+import { hasKind, pinnedImage, removeEarly, stageIO, type CanaryIO } from './canary.js'
 import type { PlanContext, PlanFacts } from './index.js'
+import { environmentLabel } from './release-split.js'
 
 export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'preview' | 'waitReady' | 'probe'>
 
@@ -35,6 +36,11 @@ export async function runBlueGreenWith(ctx: PlanContext, io: BlueGreenIO, facts:
   const namespace = settings.namespace || api.contextNamespace
   // The Deployment that runs the image is the one with colours; other Deployments are release documents.
   const { target, namespace: nsOf } = findTarget(ctx.documents, image, namespace)
+  const environment = environmentLabel(settings.environment)
+  // A run killed before its switch left what it created early: nothing was switched to it.
+  const early = ['Service', ...(hasKind(ctx.documents, 'ServiceAccount') ? ['ServiceAccount'] : [])]
+  for (const left of await removeEarly(api, nsOf, target.object.metadata.name, environment, early, AbortSignal.any([signal, AbortSignal.timeout(60_000)])))
+    core.info(`Removed ${left}, left by an earlier run that did not finish`)
   const services = await listIn(api, { apiVersion: 'v1', kind: 'Service', namespace: nsOf }, signal)
   const names = [target.object.metadata.name]
   const deployments: KubeObject[] = []
@@ -47,7 +53,7 @@ export async function runBlueGreenWith(ctx: PlanContext, io: BlueGreenIO, facts:
   const pods = plain ? await ownPods(api, plain, signal) : undefined
   // Refused documents surface in the dry run, before anything changes.
   const changes = await io.preview(ctx.documents, signal)
-  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments, pods }, changes })
+  const plan = planBlueGreen({ documents: ctx.documents, image, namespace, live: { services, deployments, pods }, changes, environment })
   const ns = plan.namespace
   const service = { apiVersion: 'v1', kind: 'Service', namespace: ns, name: plan.serviceName }
   const fresh = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: plan.deployment.object.metadata.name }
@@ -85,6 +91,8 @@ export async function runBlueGreenWith(ctx: PlanContext, io: BlueGreenIO, facts:
     throw failed(report, wrap(err, signal, `${plan.newColor} was not switched to`, `Deployment/${ns}/${fresh.name}`))
   }
 
+  // A new ServiceAccount becomes a release object before the colour that runs as it serves.
+  if (plan.adopt.length) await io.apply(plan.adopt, signal)
   await patch(api, service, plan.switchPatch, signal)
   report.blueGreen.switched = true
   core.info(`Blue-green: Service ${ns}/${plan.serviceName} now selects ${plan.newColor}; verifying`)

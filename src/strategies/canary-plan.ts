@@ -9,7 +9,7 @@ import type { KubeObject, Manifest, WorkloadSpec } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { imagesOf } from '../manifests/pods.js'
 import type { Change } from '../report/model.js'
-import { splitRelease } from './release-split.js'
+import { earlyLabels, splitRelease } from './release-split.js'
 import { CANARY_OF, ENVIRONMENT, HEADER_VALUE, NGINX, isCanaryIngress, refsStable, rulesOf, type SplitPlan } from '../traffic/rules.js'
 
 export const TRACK = 'kube-ship.dev/track'
@@ -54,8 +54,10 @@ export interface CanaryPlan extends SplitPlan {
   stable: Manifest
   /** the other documents this run creates or changes: applied on promotion, before the stable Deployment */
   later: Manifest[]
-  /** a new ServiceAccount the canary runs as: created before the canary, deleted on abort */
+  /** a new ServiceAccount the canary runs as: created before the canary (with the early labels), deleted on abort */
   early: Manifest[]
+  /** the early objects' documents, applied on promotion first: the apply drops the early labels */
+  adopt: Manifest[]
   /** copies of the changed ConfigMaps/Secrets the new template names; the canary names them */
   copies: Manifest[]
   canary: { deployment: KubeObject; service: KubeObject; ingress?: KubeObject }
@@ -148,7 +150,7 @@ export function planCanary(input: CanaryPlanInput): CanaryPlan {
     throw new DeployError(`Service name ${canaryService} is longer than 63 characters`, { resource: `Service/${namespace}/${stableService}`, hint: 'shorten the Service name' })
   const rename = canaryLabels(selectorOf(service), deployment.metadata.name, where)
   const owner = ownerLabels(deployment.metadata.name, input.environment)
-  const split = splitRelease({ rest: documents.filter(d => d !== target), workload: deployment, namespace, changes: input.changes, suffix: '-canary', labels: owner })
+  const split = splitRelease({ rest: documents.filter(d => d !== target), workload: deployment, namespace, changes: input.changes, suffix: '-canary', labels: owner, earlyLabels: earlyLabels(deployment.metadata.name, input.environment) })
   // A run killed mid-canary leaves labelled objects, removed before planning; anything else
   // with a canary's name belongs to someone else and must not be overwritten.
   const taken: (KubeObject | undefined)[] = [
@@ -178,6 +180,7 @@ export function planCanary(input: CanaryPlanInput): CanaryPlan {
     stableService,
     later: split.later,
     early: split.early,
+    adopt: split.adopt,
     copies: split.copies,
     environment: input.environment,
     canary: { deployment: canaryDeployment, service: canarySvc, ingress: canaryIngress },

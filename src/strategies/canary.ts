@@ -23,8 +23,8 @@ import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
 import { TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
-import { CANARY_OF } from '../traffic/rules.js'
-import { environmentLabel, objectKey } from './release-split.js'
+import { CANARY_OF, ENVIRONMENT } from '../traffic/rules.js'
+import { EARLY_OF, environmentLabel, objectKey } from './release-split.js'
 import { undidEverything } from '../status.js'
 import type { CanaryBaseline, PlanContext, PlanFacts } from './index.js'
 import { rollbackBudgetMs, toWorkloadResult } from './rolling.js'
@@ -88,8 +88,9 @@ export async function canaryBaseline(ctx: PlanContext): Promise<CanaryBaseline> 
   const name = target.object.metadata.name
   const environment = environmentLabel(settings.environment)
   // Secret copies exist only for releases with Secrets; others may not read Secrets at all (the documented Role).
-  const secrets = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret')
-  for (const left of await removeLeftovers(api, namespace, name, { environment, router: settings.trafficRouter, secrets }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
+  const secrets = hasKind(ctx.documents, 'Secret')
+  const accounts = hasKind(ctx.documents, 'ServiceAccount')
+  for (const left of await removeLeftovers(api, namespace, name, { environment, router: settings.trafficRouter, secrets, accounts }, AbortSignal.any([signal, AbortSignal.timeout(CLEANUP_MS)])))
     core.info(`Removed ${left}, left by an earlier run that did not finish`)
   return { image, namespace, name, live: await getIn(api, { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name }, signal) }
 }
@@ -218,7 +219,8 @@ export async function runCanaryWith(ctx: PlanContext, io: CanaryIO, facts: PlanF
   core.info(`Promoting: rolling ${stableName} to ${image}`)
   const journal = newJournal()
   try {
-    if (plan.later.length) mergeResources(report, await io.apply(plan.later, signal, journal))
+    // The early objects' own documents first: they stop carrying the early labels.
+    if (plan.adopt.length + plan.later.length) mergeResources(report, await io.apply([...plan.adopt, ...plan.later], signal, journal))
     mergeResources(report, await io.apply([plan.stable], signal, journal))
     await ready(io, [{ ...plan.stable.object, metadata: { ...plan.stable.object.metadata, namespace } }], report, signal)
   } catch (err) {
@@ -347,7 +349,7 @@ export async function removeLeftovers(
   api: Kube,
   namespace: string,
   deployment: string,
-  { environment, router, secrets }: { environment: string; router: TrafficRouterName; secrets: boolean },
+  { environment, router, secrets, accounts }: { environment: string; router: TrafficRouterName; secrets: boolean; accounts: boolean },
   signal: AbortSignal
 ): Promise<string[]> {
   const removed: string[] = []
@@ -378,7 +380,29 @@ export async function removeLeftovers(
       await remove(api, o, signal)
       removed.push(resourceName(o))
     }
+  // Last: the canary pods that ran as it are gone.
+  removed.push(...(await removeEarly(api, namespace, deployment, environment, accounts ? ['ServiceAccount'] : [], signal)))
   return removed
+}
+
+/**
+ * Objects a killed run created early (a new ServiceAccount, a blue-green Service not yet
+ * switched to) still carry the early labels, which a promotion or switch drops: nothing
+ * released uses them, so they go. Only kinds the release has are listed (a Role may not grant more).
+ */
+export async function removeEarly(api: Kube, namespace: string, deployment: string, environment: string, kinds: string[], signal: AbortSignal): Promise<string[]> {
+  const removed: string[] = []
+  for (const kind of kinds)
+    for (const o of await listIn(api, { apiVersion: 'v1', kind, namespace }, signal, labelSelector({ [EARLY_OF]: deployment, [ENVIRONMENT]: environment }))) {
+      await remove(api, o, signal)
+      removed.push(resourceName(o))
+    }
+  return removed
+}
+
+/** The release has a document of this core kind. */
+export function hasKind(documents: Manifest[], kind: string): boolean {
+  return documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === kind)
 }
 
 async function patch(api: Kube, object: KubeObject, body: unknown, signal: AbortSignal): Promise<void> {

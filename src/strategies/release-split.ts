@@ -4,12 +4,31 @@
 // as copies (the template is rewritten to name them), a new ServiceAccount the template names is
 // created early (nothing old can use it; a copy would lose its RoleBindings), and every other
 // changed document waits for promotion. Pure; canary.ts and blue-green.ts run it.
+//
+// An early object carries the early labels (which Deployment, which environment) until the
+// promotion or switch applies its own document, which does not carry them: server-side apply
+// drops fields its manager applied before and no longer sends, so a promoted object is an
+// ordinary release object, and one a killed run left behind is found by the labels and removed.
 import { createHash } from 'node:crypto'
 import { DeployError } from '../errors.js'
 import type { Change } from '../report/model.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
 import { PART_OF } from '../kube/applyset.js'
+import { ENVIRONMENT } from '../traffic/rules.js'
+
+/** Marks an object created before the gates passed, naming the Deployment (with ENVIRONMENT). */
+export const EARLY_OF = 'kube-ship.dev/early-of'
+
+/** The labels of an early object of this environment's run of a Deployment. */
+export function earlyLabels(deployment: string, environment: string): Record<string, string> {
+  return { [EARLY_OF]: deployment, [ENVIRONMENT]: environment }
+}
+
+/** A copy of the document carrying the labels too. */
+export function withLabels(m: Manifest, labels: Record<string, string>): Manifest {
+  return { ...m, object: { ...m.object, metadata: { ...m.object.metadata, labels: { ...m.object.metadata.labels, ...labels } } } }
+}
 
 /** group/kind/namespace/name: one object of a release, whatever its apiVersion's version. */
 export function objectKey(o: Pick<KubeObject, 'apiVersion' | 'kind'> & { metadata: { name: string; namespace?: string } }, namespace: string): string {
@@ -104,13 +123,17 @@ export interface SplitInput {
   suffix: string
   /** labels every copy carries (whose it is), so leftover removal and abort find it */
   labels: Record<string, string>
+  /** labels every early object carries until promotion (earlyLabels) */
+  earlyLabels: Record<string, string>
 }
 
 export interface Split {
   /** ConfigMap/Secret copies for the new pods, applied with them and deleted with them */
   copies: Manifest[]
-  /** objects the new pods need that do not exist yet and nothing old uses: created early, deleted on abort */
+  /** objects the new pods need that do not exist yet and nothing old uses: created early (labelled), deleted on abort */
   early: Manifest[]
+  /** the early objects' own documents, applied on promotion / switch: the apply drops the early labels */
+  adopt: Manifest[]
   /** every other document this run creates or changes: applied on promotion / switch */
   later: Manifest[]
   /** the new workload, its pod template naming the copies */
@@ -128,7 +151,7 @@ export function splitRelease(input: SplitInput): Split {
   const referenced = (m: Manifest) =>
     m.object.apiVersion === 'v1' && inNs(m) && ((m.object.kind === 'ConfigMap' && refs.configMaps.has(m.object.metadata.name)) || (m.object.kind === 'Secret' && refs.secrets.has(m.object.metadata.name)))
   const account = podSpecOf(input.workload).serviceAccountName
-  const early = input.rest.filter(
+  const newAccounts = input.rest.filter(
     m => m.object.apiVersion === 'v1' && m.object.kind === 'ServiceAccount' && inNs(m) && m.object.metadata.name === account && changes.get(objectKey(m.object, namespace)) === 'created'
   )
   const copies: Manifest[] = []
@@ -148,8 +171,9 @@ export function splitRelease(input: SplitInput): Split {
   }
   return {
     copies,
-    early,
-    later: input.rest.filter(m => changed(m) && !early.includes(m)),
+    early: newAccounts.map(m => withLabels(m, input.earlyLabels)),
+    adopt: newAccounts,
+    later: input.rest.filter(m => changed(m) && !newAccounts.includes(m)),
     workload: renames.size ? renameConfigRefs(input.workload, renames) : input.workload
   }
 }
