@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { Diagnostic } from '../../report/model.js'
 import { CancelledError, DeadlineError, DeployError, describeError } from '../../errors.js'
 import { type KubeObject, resourceName } from '../../manifests/types.js'
-import { type Kube, classify, isTransient, kube } from '../client.js'
+import { type Kube, classify, clientFor, isTransient } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
 import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor } from '../diagnose.js'
@@ -72,7 +72,7 @@ const POD_WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 
 
 /** Waits until every target is done or failed, or the deadline passes; never throws for a failed rollout. */
 export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], opts: WaitOptions): Promise<WaitOutcome[]> {
-  const k = kube(kc)
+  const k = clientFor(kc)
   const started = Date.now()
   const stop = new AbortController()
   const signal = AbortSignal.any([opts.signal, stop.signal])
