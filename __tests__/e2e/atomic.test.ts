@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
 import type { KubeObject } from '../../src/manifests/types.js'
-import { kube } from '../../src/kube/client.js'
+import { clientFor } from '../../src/kube/client.js'
 import { applyObjects, ensureNamespace } from '../../src/kube/apply.js'
 import { adminKc, configMap, deploy, deployment, documents, image, restrictedKc, service } from './deliver-fixtures.js'
 import { deleteNamespace, kubectl, kubectlJson, kubectlResult, stack, suiteNamespaces, waitFor } from './stack.js'
@@ -82,7 +82,7 @@ describe('a refused run changes nothing', () => {
     const kc = adminKc()
     const ns = `atomic-lock-${randomBytes(3).toString('hex')}`
     made.push(ns)
-    await ensureNamespace(kube(kc), ns)
+    await ensureNamespace(clientFor(kc), ns)
     expect(await namespaceGone(ns)).toBe(false)
     const run = await deploy(kc, ns, [configMap('early', { a: '1' }), { apiVersion: 'nothing.kube-ship.dev/v1', kind: 'Gadget', metadata: { name: 'g' } } as KubeObject])
     expect(run.error).toBe('k8s/app.yaml:21: Gadget/g: kind Gadget (nothing.kube-ship.dev/v1) is not served by the cluster (is its CustomResourceDefinition installed?)')
@@ -185,7 +185,7 @@ describe('the dry run does not make applies chattier', () => {
     const kc = adminKc()
     const ns = await fresh('atomic-count')
     const objects = Array.from({ length: 25 }, (_, i) => (i % 5 === 0 ? service(`svc-${i}`) : configMap(`cm-${i}`, { i: String(i) })))
-    const k = kube(kc)
+    const k = clientFor(kc)
     const send = k.send.bind(k)
     let requests = 0
     let reads = 0

@@ -389,12 +389,6 @@ export function clientFor(config: KubeConfig): Kube {
   return api
 }
 
-/**
- * The old name of clientFor, still called by strategies/, traffic/, kube/apply.ts and
- * kube/status/watch.ts while other changes to them are in flight; goes once they use clientFor.
- */
-export const kube = clientFor
-
 /** Checks the server answers and the credentials are accepted, with one clear line if not. */
 export async function checkConnection(config: KubeConfig, signal?: AbortSignal): Promise<string> {
   const api = clientFor(config)
