@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+import{d as a,e as b,f as c,g as d,h as e,i as f,j as g,k as h,l as i,m as j}from"./chunk-7DTKVA4T.js";import"./chunk-ZHMKW5BU.js";import"./chunk-C4DRFQ2V.js";import"./chunk-B625ZSQA.js";import"./chunk-34YKHNVJ.js";import"./chunk-LZIJA7LJ.js";import"./chunk-7F5QUI5X.js";import"./chunk-HOWWWW2Y.js";import"./chunk-LVBFZEHV.js";import"./chunk-RQIDVX2C.js";export{f as Kube,c as UnreachableError,i as checkConnection,d as classify,h as clientFor,e as isTransient,j as labelSelector,a as loadKubeConfig,b as refOf,g as unreachable};
+//# sourceMappingURL=client-QW3XSARS.js.map

@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{c as a,d as b,e as c,f as d,g as e}from"./chunk-NDLUHW7L.js";import"./chunk-E2A545RC.js";import"./chunk-EWJGEHL6.js";import"./chunk-BCBLYNC2.js";import"./chunk-SL3VWRR3.js";import"./chunk-YRN4Y6FR.js";import"./chunk-IXFFGH4G.js";import"./chunk-AKVYN2SK.js";import"./chunk-ZHMKW5BU.js";import"./chunk-C4DRFQ2V.js";import"./chunk-B625ZSQA.js";import"./chunk-34YKHNVJ.js";import"./chunk-G4HEXQLW.js";import"./chunk-7F5QUI5X.js";import"./chunk-HOWWWW2Y.js";import"./chunk-LVBFZEHV.js";import"./chunk-RQIDVX2C.js";export{a as rollbackBudgetMs,e as runRolling,c as toWorkloadResult,d as waitForCrds,b as waitTargets};
-//# sourceMappingURL=rolling-Z76EZDMI.js.map
