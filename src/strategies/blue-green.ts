@@ -6,6 +6,7 @@
 // ConfigMaps/Secrets it names, and the other changes are applied after verification.
 import * as core from '@actions/core'
 import { DeployError } from '../errors.js'
+import { pause } from '../retry.js'
 import { clientFor, labelSelector, refOf, type Kube, type ObjectRef } from '../kube/client.js'
 import type { KubeObject, Manifest } from '../manifests/types.js'
 import { resourceName } from '../manifests/types.js'
@@ -17,6 +18,9 @@ import { canaryPodProblem, findTarget } from './canary-plan.js'
 import { hasKind, pinnedImage, removeEarly, stageIO, type CanaryIO } from './canary.js'
 import type { PlanContext, PlanFacts } from './index.js'
 import { environmentLabel } from './release-split.js'
+
+/** How long the data plane gets to follow the switch before the gates probe. */
+const SWITCH_SETTLE_MS = 2_000
 
 export type BlueGreenIO = Pick<CanaryIO, 'apply' | 'preview' | 'waitReady' | 'probe'>
 
@@ -97,6 +101,9 @@ export async function runBlueGreenWith(ctx: PlanContext, io: BlueGreenIO, facts:
   report.blueGreen.switched = true
   core.info(`Blue-green: Service ${ns}/${plan.serviceName} now selects ${plan.newColor}; verifying`)
   try {
+    // The data plane follows a selector change within about a second; a gate probed before that
+    // is answered by the old colour and would pass a new colour that fails.
+    await pause(SWITCH_SETTLE_MS, signal)
     const results = await io.probe({}, signal)
     report.health.push(...results)
     const failed = results.find(r => !r.ok)
