@@ -124,7 +124,7 @@ export async function runBlueGreenWith(ctx: PlanContext, io: BlueGreenIO, facts:
   // Verified: the rest of the release, then the colour's copies of earlier runs nothing names now.
   if (plan.later.length) report.resources.push(...(await io.apply(plan.later, signal)))
   // Secrets only for releases with Secrets; others may not read Secrets at all (the documented Role).
-  const kinds = ctx.documents.some(d => d.object.apiVersion === 'v1' && d.object.kind === 'Secret') ? ['ConfigMap', 'Secret'] : ['ConfigMap']
+  const kinds = hasKind(ctx.documents, 'Secret') ? ['ConfigMap', 'Secret'] : ['ConfigMap']
   await removeStaleCopies(api, ns, kinds, plan.copyLabels, new Set(plan.copies.map(c => `${c.object.kind}/${c.object.metadata.name}`)), signal)
   facts.delivered = true
   if (plan.oldDeployment) {

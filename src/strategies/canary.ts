@@ -23,8 +23,8 @@ import { makeRouter, type TrafficRouter } from '../traffic/index.js'
 import { originalRules, restorePatch } from '../traffic/gateway-api.js'
 import { nginxPatch } from '../traffic/nginx.js'
 import { TRAFFIC_MANAGER, deleteIfExists, getIn, listIn, mergePatch } from '../kube/objects.js'
-import { CANARY_OF, ENVIRONMENT } from '../traffic/rules.js'
-import { EARLY_OF, environmentLabel, objectKey } from './release-split.js'
+import { CANARY_OF } from '../traffic/rules.js'
+import { earlyLabels, environmentLabel, objectKey } from './release-split.js'
 import { undidEverything } from '../status.js'
 import type { CanaryBaseline, PlanContext, PlanFacts } from './index.js'
 import { rollbackBudgetMs, toWorkloadResult } from './rolling.js'
@@ -393,7 +393,7 @@ export async function removeLeftovers(
 export async function removeEarly(api: Kube, namespace: string, deployment: string, environment: string, kinds: string[], signal: AbortSignal): Promise<string[]> {
   const removed: string[] = []
   for (const kind of kinds)
-    for (const o of await listIn(api, { apiVersion: 'v1', kind, namespace }, signal, labelSelector({ [EARLY_OF]: deployment, [ENVIRONMENT]: environment }))) {
+    for (const o of await listIn(api, { apiVersion: 'v1', kind, namespace }, signal, labelSelector(earlyLabels(deployment, environment)))) {
       await remove(api, o, signal)
       removed.push(resourceName(o))
     }
