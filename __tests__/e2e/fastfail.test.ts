@@ -6,83 +6,12 @@
 // on them, and deleted afterwards; the shared nodes are left alone.
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { randomBytes } from 'node:crypto'
-import type { KubeObject } from '../../src/manifests/types.js'
-import { type WaitTarget, waitForWorkloads } from '../../src/kube/status/watch.js'
-import { adminKc, deploy, image, restrictedKc } from './deliver-fixtures.js'
-import { SIM_LABEL, type SimBehavior, kubectl, kubectlJson, stack, suiteNamespaces, waitFor } from './stack.js'
+import { waitForWorkloads } from '../../src/kube/status/watch.js'
+import { adminKc, deploy, restrictedKc } from './deliver-fixtures.js'
+import { autoscalerSays, deployment, longestUnschedulable, pool, quiet, removePools, target, unschedulablePods } from './pools.js'
+import { type SimBehavior, kubectl, kubectlJson, stack, suiteNamespaces } from './stack.js'
 
-const POOL_KEY = 'kube-ship.dev/pool'
-const madeNodes: string[] = []
-
-afterAll(async () => {
-  if (madeNodes.length) await kubectl(['delete', 'node', ...madeNodes, '--ignore-not-found', '--wait=false'])
-})
-
-/** Kwok nodes holding at most `pods` pods each, tainted and labelled for one pool id (a new one unless given). */
-async function pool(count: number, pods: number, id = `ff-${randomBytes(3).toString('hex')}`, first = 0): Promise<string> {
-  const nodes = Array.from({ length: count }, (_, j) => first + j).map(i => ({
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name: `${id}-${i}`,
-      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-      labels: { type: 'kwok-pool', [POOL_KEY]: id, 'kubernetes.io/hostname': `${id}-${i}`, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' }
-    },
-    spec: { taints: [{ key: POOL_KEY, value: id, effect: 'NoSchedule' }] },
-    status: { allocatable: { cpu: '32', memory: '128Gi', pods: String(pods) }, capacity: { cpu: '32', memory: '128Gi', pods: String(pods) } }
-  }))
-  madeNodes.push(...nodes.map(n => n.metadata.name))
-  await kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: nodes }) })
-  await waitFor(`${count} pool nodes Ready`, async () => {
-    const list = await kubectlJson(['get', 'nodes', '-l', `${POOL_KEY}=${id}`])
-    return list.items.filter((n: any) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).length === first + count
-  })
-  return id
-}
-
-interface Opts {
-  replicas?: number
-  behavior?: SimBehavior
-  pool?: string
-  readyDelay?: string
-  requests?: Record<string, string>
-  namespace?: string
-}
-
-function deployment(name: string, tag: string, o: Opts = {}): KubeObject {
-  const labels: Record<string, string> = { app: name }
-  if (o.behavior) labels[SIM_LABEL] = o.behavior
-  const spec: Record<string, unknown> = { containers: [{ name: 'web', image: image(tag), ...(o.requests ? { resources: { requests: o.requests } } : {}) }] }
-  if (o.pool) {
-    spec.nodeSelector = { [POOL_KEY]: o.pool }
-    spec.tolerations = [{ key: POOL_KEY, operator: 'Equal', value: o.pool, effect: 'NoSchedule' }]
-  }
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, ...(o.namespace ? { namespace: o.namespace } : {}) },
-    spec: {
-      replicas: o.replicas ?? 2,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels, ...(o.readyDelay ? { annotations: { 'sim.kube-ship.dev/ready-delay': o.readyDelay } } : {}) }, spec }
-    }
-  }
-}
-
-const target = (ns: string, name: string): WaitTarget => ({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name })
-const quiet = { onStatus: () => {} }
-
-/** Seconds the slowest pod of the namespace waited from creation to being scheduled. */
-async function longestUnschedulable(ns: string): Promise<number> {
-  const pods = (await kubectlJson(['-n', ns, 'get', 'pods'])).items as any[]
-  return Math.max(
-    0,
-    ...pods.map(p => {
-      const scheduled = p.status?.conditions?.find((c: any) => c.type === 'PodScheduled' && c.status === 'True')
-      return scheduled ? (Date.parse(scheduled.lastTransitionTime) - Date.parse(p.metadata.creationTimestamp)) / 1000 : 0
-    })
-  )
-}
+afterAll(removePools)
 
 describe('fast-fail look-alikes end done', () => {
   const kc = adminKc()
@@ -141,39 +70,6 @@ describe('fast-fail look-alikes end done', () => {
     expect((await kubectlJson(['-n', ns, 'get', 'events', '--field-selector', 'reason=FailedScheduling'])).items.length).toBeGreaterThan(0)
   })
 })
-
-/** Pods of the namespace the scheduler has marked Unschedulable (name, uid), once there are `n`. */
-async function unschedulablePods(ns: string, n = 1): Promise<{ name: string; uid: string }[]> {
-  let found: { name: string; uid: string }[] = []
-  await waitFor(`${n} Unschedulable pod(s) in ${ns}`, async () => {
-    const pods = (await kubectlJson(['-n', ns, 'get', 'pods'])).items as any[]
-    found = pods
-      .filter(p => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'))
-      .map(p => ({ name: p.metadata.name, uid: p.metadata.uid }))
-    return found.length >= n
-  })
-  return found
-}
-
-/** What cluster-autoscaler records on a pod it acted for (core/v1 Event, source cluster-autoscaler). */
-async function autoscalerSays(ns: string, pod: { name: string; uid: string }, reason: string, message: string): Promise<void> {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-  const event = {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name: `${pod.name}.${randomBytes(4).toString('hex')}`, namespace: ns },
-    involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: ns, name: pod.name, uid: pod.uid },
-    reason,
-    message,
-    type: reason === 'FailedScaleUp' ? 'Warning' : 'Normal',
-    source: { component: 'cluster-autoscaler' },
-    reportingComponent: 'cluster-autoscaler',
-    firstTimestamp: now,
-    lastTimestamp: now,
-    count: 1
-  }
-  await kubectl(['create', '-f', '-'], { input: JSON.stringify(event) })
-}
 
 describe('an autoscaler adding capacity is not a dead end', () => {
   const kc = adminKc()
@@ -247,13 +143,15 @@ describe('fast-fail real failures still end the wait early', () => {
     expect(run.report.diagnostics[0]).toMatchObject({ reason: 'Unschedulable', resource: expect.stringMatching(new RegExp(`^Deployment/${ns}/big \\(pod big-`)) })
   })
 
-  it('a nodeSelector no node matches fails at once for an identity that cannot read nodes (the scheduler says so)', async () => {
+  // This identity can neither read nodes nor rule an autoscaler out: the scheduler's message
+  // decides, once an autoscaler has had its grace to offer a node.
+  it('a nodeSelector no node matches fails after the autoscaler grace for an identity that cannot read nodes (the scheduler says so)', async () => {
     const ns = stack().restrictedNamespace
     const name = `nosel-${randomBytes(3).toString('hex')}`
     const d = deployment(name, 'v1', { replicas: 1 })
     ;(d.spec as any).template.spec.nodeSelector = { 'kube-ship.dev/no-such-pool': 'x' }
     const run = await deploy(restrictedKc(), ns, [d])
-    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector`))
+    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector.*\\); no autoscaler offered a node in \\d+s$`))
     expect(run.report.status).toBe('rolled-back')
   })
 })
