@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  AUTOSCALER_GRACE_MS,
   STALL_WINDOW_MS,
-  capacityComing,
+  autoscalerWord,
   inFlight,
   neverFits,
   nodeRefusal,
@@ -132,6 +133,15 @@ describe('a pod that no node can ever hold', () => {
     else expect(why).toBeUndefined()
   })
 
+  it('answers for the node list it is given, the same pod asked again', () => {
+    const pod = pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '8' } } }] })
+    const small = [node('n1', { cpu: '1' })]
+    const large = [node('n1', { cpu: '16' })]
+    expect(neverFits(pod, small)).toMatch(/too small/)
+    expect(neverFits(pod, large)).toBeUndefined()
+    expect(neverFits(pod, small)).toMatch(/too small/)
+  })
+
   it('names each node reason once, with its count', () => {
     const pod = pendingPod({ nodeSelector: { disk: 'ssd' } })
     expect(neverFits(pod, [node('a'), node('b'), node('c', { labels: { disk: 'ssd' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }] })])).toBe(
@@ -164,16 +174,26 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
     ['stalled: nothing moved for the whole window', pendingPod(), { now: T0 + STALL_WINDOW_MS, nodes: [node('n1')], progress: still }, /made no progress for 120s with this pod unschedulable: 0\/3 nodes/],
     ['a shorter window when asked', pendingPod(), { now: T0 + 10_000, progress: still, windowMs: 10_000 }, /no progress for 10s/],
     ['the window counts from the pod turning unschedulable', pendingPod({}, { since: T0 + 100_000 }), { now: T0 + STALL_WINDOW_MS + 50_000, progress: still }, undefined],
-    ['can never fit: at once, progress or not', big, { now: T0 + 1, nodes: [node('n1'), node('n2')], progress: { lastProgressAt: T0, inFlight: true } }, /^no node can ever hold the pod: 2 nodes too small for the pod's requests \(cpu\) \(scheduler: 0\/3/],
+    ['can never fit, no autoscaler: at once, progress or not', big, { now: T0 + 1, nodes: [node('n1'), node('n2')], progress: { lastProgressAt: T0, inFlight: true }, autoscaling: 'none' }, /^no node can ever hold the pod: 2 nodes too small for the pod's requests \(cpu\) \(scheduler: 0\/3 nodes are available: 3 Too many pods\. preemption: 0\/3 nodes are available: 3 No preemption victims found for incoming pod\.\)$/],
     [
       'can never fit by the scheduler message when nodes are unreadable',
       pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }),
-      { now: T0 + 1, nodes: 'unreadable', progress: { lastProgressAt: T0, inFlight: true } },
+      { now: T0 + 1, nodes: 'unreadable', progress: { lastProgressAt: T0, inFlight: true }, autoscaling: 'none' },
       /^no node can ever hold the pod \(scheduler: 0\/3 nodes are available: 3 Insufficient memory/
     ],
-    ['nodes not listed yet: no never-fit verdict from the message', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, progress: still }, undefined],
-    ['can never fit on today\'s nodes, but the autoscaler is adding one for it', big, { now: T0 + 1, nodes: [node('n1')], progress: still, capacityComing: true }, undefined],
-    ['stalled for the whole window, but the autoscaler is adding a node', pendingPod(), { now: T0 + STALL_WINDOW_MS * 2, nodes: [node('n1')], progress: still, capacityComing: true }, undefined],
+    ['nodes not listed yet: no never-fit verdict from the message', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, progress: still, autoscaling: 'none' }, undefined],
+    ['can never fit on today\'s nodes, but the autoscaler is adding one for it', big, { now: T0 + 1, nodes: [node('n1')], progress: still, autoscaling: 'none', word: 'coming' }, undefined],
+    ['stalled for the whole window, but the autoscaler is adding a node', pendingPod(), { now: T0 + STALL_WINDOW_MS * 2, nodes: [node('n1')], progress: still, word: 'coming' }, undefined],
+    // Where an autoscaler may run, today's nodes are not the last word until it had its scans.
+    ['can never fit, an autoscaler runs and has not spoken yet', big, { now: T0 + AUTOSCALER_GRACE_MS - 1, nodes: [node('n1')], progress: still, autoscaling: 'present' }, undefined],
+    ['can never fit, an autoscaler may run (cannot tell) and has not spoken yet', big, { now: T0 + AUTOSCALER_GRACE_MS - 1, nodes: [node('n1')], progress: still, autoscaling: 'unknown' }, undefined],
+    ['can never fit, not known yet whether an autoscaler runs', big, { now: T0 + 1, nodes: [node('n1')], progress: still }, undefined],
+    ['can never fit, the autoscaler silent for its whole grace', big, { now: T0 + AUTOSCALER_GRACE_MS, nodes: [node('n1')], progress: still, autoscaling: 'present' }, /^no node can ever hold the pod: 1 node too small .*\); no autoscaler offered a node in 30s$/],
+    ['a shorter grace when asked', big, { now: T0 + 5_000, nodes: [node('n1')], progress: still, autoscaling: 'unknown', graceMs: 5_000 }, /no autoscaler offered a node in 5s$/],
+    ['the grace counts from the pod turning unschedulable', pendingPod(big.spec as Record<string, unknown>, { since: T0 + 20_000 }), { now: T0 + AUTOSCALER_GRACE_MS + 1_000, nodes: [node('n1')], progress: still, autoscaling: 'present' }, undefined],
+    ['can never fit, the autoscaler already said no: at once', big, { now: T0 + 1, nodes: [node('n1')], progress: still, autoscaling: 'present', word: 'refused' }, /^no node can ever hold the pod: 1 node too small .*\)$/],
+    ['can never fit by the message, an autoscaler may run: waits', pendingPod({}, { message: '0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.' }), { now: T0 + 1, nodes: 'unreadable', progress: still, autoscaling: 'unknown' }, undefined],
+    ['fits somewhere (a surge), an autoscaler runs: the stall rule alone decides', pendingPod(), { now: T0 + AUTOSCALER_GRACE_MS * 2, nodes: [node('n1')], progress: still, autoscaling: 'present' }, undefined],
     ['scheduled pods are not judged here', { ...pendingPod(), spec: { nodeName: 'n1', containers: [] } } as KubeObject, { now: T0 + 10 * STALL_WINDOW_MS, progress: still }, undefined]
   ])('%s', (_n, pod, facts, expected) => {
     const p = scheduleProblem(pod, facts)
@@ -185,19 +205,27 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
   })
 })
 
-describe('capacityComing: the autoscaler\'s newest word on the pod', () => {
+describe('autoscalerWord: the autoscaler\'s newest word on the pod', () => {
   const ev = (reason: string, at: number, extra: Record<string, unknown> = {}): EventLike => ({ reason, lastTimestamp: new Date(T0 + at).toISOString().replace(/\.\d+Z$/, 'Z'), ...extra })
-  it.each<[string, EventLike[], boolean]>([
-    ['no autoscaler event', [ev('Unhealthy', 0)], false],
-    ['a scale-up triggered for it', [ev('TriggeredScaleUp', 0, { message: 'pod triggered scale-up: [{pool-a 1->2 (max: 10)}]' })], true],
-    ['triggered, then the scale-up failed', [ev('TriggeredScaleUp', 0), ev('FailedScaleUp', 20_000)], false],
-    ['no group would help, then a later loop found one', [ev('NotTriggerScaleUp', 0), ev('TriggeredScaleUp', 10_000)], true],
-    ['triggered, then no longer helping', [ev('TriggeredScaleUp', 0), ev('NotTriggerScaleUp', 10_000)], false],
-    ['the order the watch delivered them does not matter', [ev('FailedScaleUp', 20_000), ev('TriggeredScaleUp', 0)], false],
-    ['a failure in the same second answers that scale-up', [ev('TriggeredScaleUp', 5_000), ev('FailedScaleUp', 5_000)], false],
-    ['same second, failure listed first', [ev('FailedScaleUp', 5_000), ev('TriggeredScaleUp', 5_000)], false],
-    ['an event with only eventTime (events.k8s.io)', [{ reason: 'TriggeredScaleUp', eventTime: iso(T0) }], true]
-  ])('%s', (_n, events, expected) => expect(capacityComing(events)).toBe(expected))
+  const karpenter = (at: number): EventLike =>
+    ev('FailedScheduling', at, { source: { component: 'karpenter' }, message: 'Failed to schedule pod, incompatible with nodepool "default", incompatible requirements, key pool, pool In [gpu] not in pool In [general]' })
+  it.each<[string, EventLike[], 'coming' | 'refused' | undefined]>([
+    ['no autoscaler event', [ev('Unhealthy', 0)], undefined],
+    ['a scale-up triggered for it', [ev('TriggeredScaleUp', 0, { message: 'pod triggered scale-up: [{pool-a 1->2 (max: 10)}]' })], 'coming'],
+    ['triggered, then the scale-up failed', [ev('TriggeredScaleUp', 0), ev('FailedScaleUp', 20_000)], 'refused'],
+    ['no group would help, then a later loop found one', [ev('NotTriggerScaleUp', 0), ev('TriggeredScaleUp', 10_000)], 'coming'],
+    ['triggered, then no longer helping', [ev('TriggeredScaleUp', 0), ev('NotTriggerScaleUp', 10_000)], 'refused'],
+    ['the order the watch delivered them does not matter', [ev('FailedScaleUp', 20_000), ev('TriggeredScaleUp', 0)], 'refused'],
+    ['a failure in the same second answers that scale-up', [ev('TriggeredScaleUp', 5_000), ev('FailedScaleUp', 5_000)], 'refused'],
+    ['same second, failure listed first', [ev('FailedScaleUp', 5_000), ev('TriggeredScaleUp', 5_000)], 'refused'],
+    ['an event with only eventTime (events.k8s.io)', [{ reason: 'TriggeredScaleUp', eventTime: iso(T0) }], 'coming'],
+    ['Karpenter nominated a node claim for it', [ev('Nominated', 0, { source: { component: 'karpenter' }, message: 'Pod should schedule on: nodeclaim/default-x7k2q' })], 'coming'],
+    ['Karpenter found no node pool that can hold it', [karpenter(0)], 'refused'],
+    ['Karpenter refused, then nominated once a pool changed', [karpenter(0), ev('Nominated', 10_000)], 'coming'],
+    ['Karpenter refusal reported through events.k8s.io (reportingComponent)', [{ ...karpenter(0), source: undefined, reportingComponent: 'karpenter' }], 'refused'],
+    ['the scheduler\'s own FailedScheduling is no autoscaler\'s word', [ev('FailedScheduling', 0, { source: { component: 'default-scheduler' }, message: '0/3 nodes are available: 3 Insufficient cpu.' })], undefined],
+    ['a FailedScheduling of unknown origin is not a refusal', [ev('FailedScheduling', 0, { message: 'Failed to schedule pod, no instance type' })], undefined]
+  ])('%s', (_n, events, expected) => expect(autoscalerWord(events)).toBe(expected))
 })
 
 describe('progress observations', () => {
@@ -217,7 +245,7 @@ describe('progress observations', () => {
 
 describe('PodBook: each update judges only the pod it concerns', () => {
   it('a surge keeps waiting while others become Ready, and fails once everything stops', () => {
-    const book = new PodBook(T0, 10_000)
+    const book = new PodBook(T0, { windowMs: 10_000 })
     book.setNodes([node('n1')])
     expect(book.pod(pendingPod(), T0)).toBeUndefined()
     expect(book.hasPending()).toBe(true)
@@ -256,7 +284,7 @@ describe('PodBook: each update judges only the pod it concerns', () => {
   })
 
   it('a pod the autoscaler is adding a node for keeps waiting until the scale-up fails', () => {
-    const book = new PodBook(T0, 10_000)
+    const book = new PodBook(T0, { windowMs: 10_000 })
     book.setNodes([node('n1', { cpu: '1' })])
     const big = pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '8' } } }] })
     const ev = (name: string, reason: string, at: number) => ({
@@ -275,6 +303,46 @@ describe('PodBook: each update judges only the pod it concerns', () => {
     expect(book.event('ADDED', other, T0 + 70_000)).toBeUndefined()
     const failed = book.event('ADDED', ev('e2', 'FailedScaleUp', 80_000), T0 + 80_000)
     expect(failed?.problem.message).toMatch(/^no node can ever hold the pod/)
+  })
+
+  it('where an autoscaler may run, a pod no node holds waits its grace, then fails; a refusal ends the wait at once', () => {
+    const book = new PodBook(T0, { graceMs: 30_000 })
+    book.setNodes([node('n1', { cpu: '1' })])
+    const spec = { containers: [{ name: 'web', resources: { requests: { cpu: '8' } } }] }
+    // Not known yet whether an autoscaler runs: no verdict.
+    expect(book.pod(pendingPod(spec), T0)).toBeUndefined()
+    book.setAutoscaling('present')
+    expect(book.recheck(undefined, T0 + 29_000)).toEqual([])
+    const [silent] = book.recheck(undefined, T0 + 30_000)
+    expect(silent.problem.message).toMatch(/^no node can ever hold the pod: 1 node too small for the pod's requests \(cpu\) .*; no autoscaler offered a node in 30s$/)
+    // Karpenter's own FailedScheduling for another pod, well inside that pod's grace.
+    expect(book.pod(pendingPod(spec, { name: 'web-2', since: T0 + 30_000 }), T0 + 30_000)).toBeUndefined()
+    const refusal = {
+      metadata: { name: 'k1', namespace: 'apps' },
+      involvedObject: { kind: 'Pod', name: 'web-2', namespace: 'apps', uid: 'uid-web-2' },
+      source: { component: 'karpenter' },
+      reason: 'FailedScheduling',
+      message: 'Failed to schedule pod, incompatible with nodepool "default"',
+      lastTimestamp: iso(T0 + 31_000)
+    }
+    expect(book.event('ADDED', refusal, T0 + 31_000)?.problem.message).toMatch(/^no node can ever hold the pod: .*\)$/)
+  })
+
+  it('a node update that changes nothing the fit reads keeps the node list; one that does is judged anew', () => {
+    const book = new PodBook(T0)
+    book.setAutoscaling('none')
+    book.setNodes([node('n1', { cpu: '1' })])
+    const big = pendingPod({ containers: [{ name: 'web', resources: { requests: { cpu: '8' } } }] })
+    const nodesOf = (): unknown => (book as unknown as { nodes: unknown }).nodes
+    const listed = nodesOf()
+    const heartbeat = { ...node('n1', { cpu: '1' }), status: { allocatable: { cpu: '1', memory: '16Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: iso(T0) }] } } as KubeObject
+    book.setNode('MODIFIED', heartbeat)
+    expect(nodesOf()).toBe(listed)
+    // The node grows: the remembered "never fits" must not outlive the list it was worked out for.
+    book.setNode('MODIFIED', node('n1', { cpu: '16' }))
+    expect(book.pod(big, T0)).toBeUndefined()
+    book.setNode('MODIFIED', node('n1', { cpu: '1' }))
+    expect(book.recheck(undefined, T0 + 1)[0]?.problem.message).toMatch(/^no node can ever hold the pod/)
   })
 
   it('keeps only the event fields the rules read', () => {

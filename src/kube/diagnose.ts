@@ -60,6 +60,9 @@ export interface EventLike {
   eventTime?: string
   metadata?: { creationTimestamp?: string }
   involvedObject?: { kind?: string; name?: string; namespace?: string; uid?: string }
+  /** who said it (core/v1); reportingComponent for events.k8s.io reporters */
+  source?: { component?: string }
+  reportingComponent?: string
 }
 
 /** Probe failures repeated this often mean the probe (or the app behind it) is broken. */

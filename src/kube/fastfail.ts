@@ -1,8 +1,9 @@
 // Pure: when an Unschedulable pod ends a wait early. A pending pod is a dead end only when no
 // node could ever hold it (requests above every node's allocatable, no node matching its
-// selector, affinity or tolerations), or when the rollout has stopped moving: nothing became
-// Ready, nothing old went away and nothing is still starting, for a whole window. A surge pod
-// waiting for the capacity the rollout is about to free is neither, so it keeps waiting.
+// selector, affinity or tolerations) and no autoscaler will add one, or when the rollout has
+// stopped moving: nothing became Ready, nothing old went away and nothing is still starting,
+// for a whole window. A surge pod waiting for the capacity the rollout is about to free is
+// neither, so it keeps waiting.
 import type { KubeObject } from '../manifests/types.js'
 import { isPodReady } from '../manifests/pods.js'
 import { type EventLike, type PodProblem, eventTime } from './diagnose.js'
@@ -125,8 +126,20 @@ export function nodeRefusal(pod: KubeObject, node: KubeObject, requests = podReq
   return undefined
 }
 
+// The answer for a pod version and a node list: pending pods are judged again every second and
+// on every workload update, and a cached pod or node list is the same object until it changes.
+const fits = new WeakMap<KubeObject, { nodes: KubeObject[]; why: string | undefined }>()
+
 /** Pure: why no node of `nodes` could ever hold the pod, as one line; undefined when one could, or no nodes are known. */
 export function neverFits(pod: KubeObject, nodes: KubeObject[]): string | undefined {
+  const known = fits.get(pod)
+  if (known?.nodes === nodes) return known.why
+  const why = fitRefusal(pod, nodes)
+  fits.set(pod, { nodes, why })
+  return why
+}
+
+function fitRefusal(pod: KubeObject, nodes: KubeObject[]): string | undefined {
   if (!nodes.length) return undefined
   const requests = podRequests(pod)
   const counts = new Map<string, number>()
@@ -176,47 +189,83 @@ export interface RolloutProgress {
   inFlight: boolean
 }
 
+/** Whether the cluster runs something that adds nodes for pending pods; undefined while not known yet. */
+export type Autoscaling = 'none' | 'present' | 'unknown'
+
+/** What an autoscaler last said about a pod: a node is coming for it, or none will. */
+export type AutoscalerWord = 'coming' | 'refused'
+
+/**
+ * How long "no node can ever hold the pod" waits for an autoscaler to answer for it, where one may
+ * run: three of cluster-autoscaler's 10 s scans (Karpenter answers within seconds).
+ */
+export const AUTOSCALER_GRACE_MS = 30_000
+
 export interface ScheduleFacts {
   now: number
   /** the cluster's nodes; 'unreadable' when the identity may not list them (the scheduler's message decides); undefined while not known yet */
   nodes?: KubeObject[] | 'unreadable'
   progress: RolloutProgress
   windowMs?: number
-  /** an autoscaler is adding capacity for this pod (capacityComing) */
-  capacityComing?: boolean
+  /** whether an autoscaler may add a node that today's nodes cannot stand for */
+  autoscaling?: Autoscaling
+  /** its newest word on this pod (autoscalerWord) */
+  word?: AutoscalerWord
+  graceMs?: number
 }
 
 // cluster-autoscaler's words on a pod it looked at: it asked a node group to grow for it, or it
 // found no group that would help (NotTriggerScaleUp) or the growth failed (FailedScaleUp).
-const SCALE_UP = 'TriggeredScaleUp'
-const NO_SCALE_UP = new Set(['NotTriggerScaleUp', 'FailedScaleUp'])
+// Karpenter's: Nominated (a node claim is being launched for it), or FailedScheduling "Failed
+// to schedule pod, …" (no node pool can hold it) under its own name, not the scheduler's.
+const COMING = new Set(['TriggeredScaleUp', 'Nominated'])
+const REFUSED = new Set(['NotTriggerScaleUp', 'FailedScaleUp'])
+const SCHEDULER = 'default-scheduler'
 
 /** The component whose pod events say capacity is coming (events are watched by this source). */
 export const AUTOSCALER = 'cluster-autoscaler'
 
+function wordOf(e: EventLike): AutoscalerWord | undefined {
+  const reason = e.reason ?? ''
+  if (COMING.has(reason)) return 'coming'
+  if (REFUSED.has(reason)) return 'refused'
+  const by = e.source?.component || e.reportingComponent
+  if (reason === 'FailedScheduling' && by && by !== SCHEDULER && /^Failed to schedule pod/.test(e.message ?? '')) return 'refused'
+  return undefined
+}
+
 /**
- * Pure: an autoscaler's newest word on the pod is that a node is being added for it. A node
- * that does not exist yet can hold a pod no current node can, so neither "can never fit" nor a
- * stall is a verdict then; the progress deadline and the run's timeout still bound the wait. At
- * the same second, a failure or refusal wins (it answers that scale-up).
+ * Pure: an autoscaler's newest word on the pod. A node that does not exist yet can hold a pod
+ * no current node can, so while one is coming neither "can never fit" nor a stall is a verdict;
+ * the progress deadline and the run's timeout still bound the wait. At the same second, a
+ * refusal wins (it answers that scale-up).
  */
-export function capacityComing(events: EventLike[]): boolean {
-  let last: EventLike | undefined
+export function autoscalerWord(events: EventLike[]): AutoscalerWord | undefined {
+  let last: { at: number; word: AutoscalerWord } | undefined
   for (const e of events) {
-    if (e.reason !== SCALE_UP && !NO_SCALE_UP.has(e.reason ?? '')) continue
-    const d = eventTime(e) - (last ? eventTime(last) : -Infinity)
-    if (d > 0 || (d === 0 && NO_SCALE_UP.has(e.reason!))) last = e
+    const word = wordOf(e)
+    if (!word) continue
+    const at = eventTime(e)
+    if (!last || at > last.at || (at === last.at && word === 'refused')) last = { at, word }
   }
-  return last?.reason === SCALE_UP
+  return last?.word
 }
 
 /** Pure: the problem an Unschedulable pod means for its rollout, or undefined to keep waiting. */
 export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProblem | undefined {
   const u = unschedulable(pod)
-  if (!u || facts.capacityComing) return undefined
+  if (!u || facts.word === 'coming') return undefined
   const never =
     facts.nodes === 'unreadable' ? (schedulerSaysNeverFits(u.message) ? 'no node can ever hold the pod' : undefined) : facts.nodes ? neverFits(pod, facts.nodes) : undefined
-  if (never) return { reason: 'Unschedulable', message: `${never} (scheduler: ${u.message})` }
+  if (never) {
+    // Today's nodes are not the last word where an autoscaler may add one: it gets its scans to
+    // answer for the pod, unless it has already said no.
+    const waited = facts.now - u.since
+    const grace = facts.autoscaling !== 'none' && facts.word !== 'refused'
+    if (grace && waited < (facts.graceMs ?? AUTOSCALER_GRACE_MS)) return undefined
+    const silent = grace ? `; no autoscaler offered a node in ${Math.round(waited / 1000)}s` : ''
+    return { reason: 'Unschedulable', message: `${never} (scheduler: ${u.message})${silent}` }
+  }
   const window = facts.windowMs ?? STALL_WINDOW_MS
   const quietSince = Math.max(u.since, facts.progress.lastProgressAt)
   if (facts.progress.inFlight || facts.now - quietSince < window) return undefined
@@ -225,7 +274,6 @@ export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProbl
     message: `the rollout made no progress for ${Math.round((facts.now - quietSince) / 1000)}s with this pod unschedulable: ${u.message}`
   }
 }
-
 
 /** Pure: the pod may still change the picture by itself: starting on a node, or terminating. */
 export function inFlight(pod: KubeObject): boolean {

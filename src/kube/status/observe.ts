@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { KubeObject } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
-import { becameReady, capacityComing, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
+import { type Autoscaling, autoscalerWord, becameReady, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
 
 export interface Judged {
   pod: KubeObject
@@ -94,10 +94,13 @@ export function slimPod(pod: KubeObject): KubeObject {
 
 /** The parts of an event the probe and autoscaler rules read (and formatEvents shows). */
 export function slimEvent(e: EventLike): EventLike {
+  // Who said it matters only for FailedScheduling (the scheduler's, or Karpenter's refusal).
+  const by = e.reason === 'FailedScheduling' ? e.source?.component || e.reportingComponent : undefined
   return {
     type: e.type,
     reason: e.reason,
     message: e.message,
+    ...(by ? { source: { component: by } } : {}),
     count: e.count,
     series: e.series?.count !== undefined ? { count: e.series.count } : undefined,
     lastTimestamp: e.lastTimestamp,
@@ -126,13 +129,19 @@ export class PodBook {
   private readonly suspects = new Set<string>()
   private readonly moving = new Set<string>()
   private nodes?: KubeObject[] | 'unreadable'
+  private autoscaling?: Autoscaling
   private lastProgressAt: number
 
   constructor(
     now: number,
-    private readonly windowMs?: number
+    private readonly limits: { windowMs?: number; graceMs?: number } = {}
   ) {
     this.lastProgressAt = now
+  }
+
+  /** Whether the cluster may add nodes (fastfail.Autoscaling); until known, "can never fit" waits. */
+  setAutoscaling(a: Autoscaling): void {
+    this.autoscaling = a
   }
 
   /** Something of the rollout moved (a workload's status counts changed). */
@@ -146,8 +155,12 @@ export class PodBook {
   }
 
   setNode(type: string, node: KubeObject): void {
-    const rest = (Array.isArray(this.nodes) ? this.nodes : []).filter(n => n.metadata.name !== node.metadata.name)
-    this.nodes = type === 'DELETED' ? rest : [...rest, slimNode(node)]
+    const known = Array.isArray(this.nodes) ? this.nodes : []
+    const slim = slimNode(node)
+    // A heartbeat changes nothing the fit rule reads: the same list keeps the fits remembered for it.
+    if (type !== 'DELETED' && known.some(n => isDeepStrictEqual(n, slim))) return
+    const rest = known.filter(n => n.metadata.name !== node.metadata.name)
+    this.nodes = type === 'DELETED' ? rest : [...rest, slim]
   }
 
   /** A pod was listed, added or changed: its verdict, if it has a problem. */
@@ -220,8 +233,10 @@ export class PodBook {
         now,
         nodes: this.nodes,
         progress: { lastProgressAt: this.lastProgressAt, inFlight: this.moving.size > 0 },
-        windowMs: this.windowMs,
-        capacityComing: capacityComing(events)
+        windowMs: this.limits.windowMs,
+        autoscaling: this.autoscaling,
+        word: autoscalerWord(events),
+        graceMs: this.limits.graceMs
       })
     if (problem || unschedulable(pod)) this.suspects.add(k)
     else this.suspects.delete(k)

@@ -13,7 +13,7 @@ import { type Kube, classify, clientFor, isTransient } from '../client.js'
 import { POLICY, backoffMs } from '../../retry.js'
 import { ApiError, failure } from '../errors.js'
 import { type PodProblem, diagnosePod, eventsFor, formatEvents, hintFor } from '../diagnose.js'
-import { AUTOSCALER, progressKey } from '../fastfail.js'
+import { AUTOSCALER, type Autoscaling, progressKey } from '../fastfail.js'
 import { type Judged, PodBook, slimWorkload } from './observe.js'
 import { sleep } from '../pool.js'
 import { type Verdict, evaluate } from './rules.js'
@@ -46,6 +46,8 @@ export interface WaitOptions {
   diagnose?: boolean
   /** how long a rollout may make no progress before an Unschedulable pod fails it (fastfail.STALL_WINDOW_MS) */
   stallWindowMs?: number
+  /** how long "can never fit" waits for an autoscaler to answer, where one may run (fastfail.AUTOSCALER_GRACE_MS) */
+  autoscalerGraceMs?: number
 }
 
 interface Tracked {
@@ -109,7 +111,7 @@ export async function waitForWorkloads(kc: KubeConfig, targets: WaitTarget[], op
     groups.set(key, [...(groups.get(key) ?? []), t])
   }
   const tasks: Promise<void>[] = [...groups.values()].map(g => watchGroup(k, g, signal, update, finish))
-  pods = new PodWatch(k, tracked, finish, signal, opts.stallWindowMs)
+  pods = new PodWatch(k, tracked, finish, signal, { windowMs: opts.stallWindowMs, graceMs: opts.autoscalerGraceMs })
   if (opts.diagnose !== false) tasks.push(...pods.start())
 
   let fatal: unknown
@@ -264,24 +266,44 @@ function isStreamError(err: unknown): boolean {
 }
 
 /**
+ * Whether the cluster may add nodes for a pending pod: cluster-autoscaler keeps its status in
+ * kube-system (a ConfigMap of that name, by default), and Karpenter serves the karpenter.sh
+ * group (EKS Auto Mode and AKS node auto-provisioning too). An identity that may not read the
+ * ConfigMap cannot rule an autoscaler out.
+ */
+export async function detectAutoscaling(k: Kube, signal: AbortSignal): Promise<{ autoscaling: Autoscaling; karpenter: boolean }> {
+  const karpenter = await k
+    .request<{ versions?: unknown[] }>('GET', '/apis/karpenter.sh', { signal })
+    .then(g => !!g.versions?.length)
+    .catch((err: unknown) => (err instanceof ApiError && err.code === 404 ? false : undefined))
+  if (karpenter) return { autoscaling: 'present', karpenter }
+  const status = await k
+    .get({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kube-system', name: 'cluster-autoscaler-status' }, signal)
+    .then(cm => (cm ? 'present' : 'none'))
+    .catch(() => 'unknown' as const)
+  return { autoscaling: karpenter === undefined && status === 'none' ? 'unknown' : status, karpenter: false }
+}
+
+/**
  * Pods of the waited workloads' namespaces: early failure and the explanation of a stall. Per
- * namespace one pod watch and one watch of probe-failure events; the node list only once a pod
- * waits to be scheduled. Requests depend on namespaces, not on how long the wait lasts.
+ * namespace one pod watch and watches of the probe-failure and autoscaler events; the node list
+ * and whether an autoscaler runs only once a pod waits to be scheduled. Requests depend on
+ * namespaces, not on how long the wait lasts.
  */
 class PodWatch {
   private readonly book: PodBook
   private readonly replicaSets = new Map<string, KubeObject | undefined>()
   private readonly inFlight = new Set<string>()
-  private nodes?: Promise<void>
+  private capacity?: Promise<void>
 
   constructor(
     private readonly k: Kube,
     private readonly tracked: Tracked[],
     private readonly finish: (t: Tracked, v: Verdict, d?: Diagnostic) => void,
     private readonly signal: AbortSignal,
-    stallWindowMs?: number
+    limits: { windowMs?: number; graceMs?: number }
   ) {
-    this.book = new PodBook(Date.now(), stallWindowMs)
+    this.book = new PodBook(Date.now(), limits)
   }
 
   private get pods(): Map<string, KubeObject> {
@@ -292,9 +314,10 @@ class PodWatch {
     const namespaces = new Set(this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind) && t.target.namespace).map(t => t.target.namespace!))
     const all = this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind))
     if (!all.length) return []
+    const done = (): boolean => all.every(t => t.outcome)
     const act = (j: Judged | undefined): void => {
       if (j) void this.report(j.pod, j.problem)
-      if (!this.nodes && this.book.needsNodes()) this.nodes = this.watchNodes(() => all.every(t => t.outcome))
+      if (!this.capacity && this.book.needsNodes()) this.capacity = Promise.all([this.watchNodes(done), this.watchAutoscaling([...namespaces], act)]).then(() => undefined)
     }
     const tasks = [...namespaces].flatMap(ns => {
       const mine = all.filter(t => t.target.namespace === ns)
@@ -309,22 +332,43 @@ class PodWatch {
       // Failing probes, and an autoscaler adding a node for a pod, show only as events: watched,
       // so a wait costs the same however long it lasts. An identity that may not read events
       // loses only those rules, not the wait.
-      const events = (fieldSelector: string): Promise<void> =>
-        listWatch(this.k, `${base}/events`, fieldSelector, this.signal, {
-          what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
-          finished,
-          onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
-          onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
-        }).catch(() => undefined)
-      return [pods, events('involvedObject.kind=Pod,reason=Unhealthy'), events(`involvedObject.kind=Pod,source=${AUTOSCALER}`)]
+      return [pods, this.watchEvents(ns, 'involvedObject.kind=Pod,reason=Unhealthy', act), this.watchEvents(ns, `involvedObject.kind=Pod,source=${AUTOSCALER}`, act)]
     })
-    // The stall rule depends on time passing: a clock re-judges the pods waiting to be scheduled.
+    // The stall rule and the autoscaler's grace depend on time passing: a clock re-judges the pods waiting to be scheduled.
     const clock = setInterval(() => {
       if (this.book.hasPending()) for (const j of this.book.recheck(undefined, Date.now())) act(j)
     }, 1000)
     const stopClock = (): void => clearInterval(clock)
     this.signal.addEventListener('abort', stopClock, { once: true })
-    return [...tasks, Promise.all(tasks).finally(stopClock).then(() => this.nodes)]
+    return [...tasks, Promise.all(tasks).finally(stopClock).then(() => this.capacity)]
+  }
+
+  /** Pod events of one namespace, fed to the book; an identity that may not read them loses only their rules. */
+  private watchEvents(ns: string, fieldSelector: string, act: (j: Judged | undefined) => void): Promise<void> {
+    const mine = this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind) && t.target.namespace === ns)
+    return listWatch(this.k, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, fieldSelector, this.signal, {
+      what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
+      finished: () => mine.every(t => t.outcome),
+      onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
+      onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
+    }).catch(() => undefined)
+  }
+
+  /**
+   * Whether an autoscaler may answer for the pending pods; with Karpenter, its words on pods
+   * (Nominated, and its own FailedScheduling) are watched too, only on clusters that run it.
+   */
+  private async watchAutoscaling(namespaces: string[], act: (j: Judged | undefined) => void): Promise<void> {
+    const found = await detectAutoscaling(this.k, this.signal).catch(() => ({ autoscaling: 'unknown' as const, karpenter: false }))
+    this.book.setAutoscaling(found.autoscaling)
+    for (const j of this.book.recheck(undefined, Date.now())) act(j)
+    if (found.karpenter)
+      await Promise.all(
+        namespaces.flatMap(ns => [
+          this.watchEvents(ns, 'involvedObject.kind=Pod,reason=Nominated', act),
+          this.watchEvents(ns, 'involvedObject.kind=Pod,reason=FailedScheduling,source!=default-scheduler', act)
+        ])
+      )
   }
 
   /** A workload's status counts changed: its rollout moved. */
