@@ -151,7 +151,7 @@ describe('fast-fail real failures still end the wait early', () => {
     const d = deployment(name, 'v1', { replicas: 1 })
     ;(d.spec as any).template.spec.nodeSelector = { 'kube-ship.dev/no-such-pool': 'x' }
     const run = await deploy(restrictedKc(), ns, [d])
-    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector.*\\); no autoscaler offered a node in \\d+s$`))
+    expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector.*\\); no autoscaler offered a node in \\d+s \\(no node fits`))
     expect(run.report.status).toBe('rolled-back')
   })
 })

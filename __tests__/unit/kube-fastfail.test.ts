@@ -187,7 +187,8 @@ describe('scheduleProblem: Unschedulable fails only a stalled rollout or a pod t
     // Where an autoscaler may run, today's nodes are not the last word until it had its scans.
     ['can never fit, an autoscaler runs and has not spoken yet', big, { now: T0 + AUTOSCALER_GRACE_MS - 1, nodes: [node('n1')], progress: still, autoscaling: 'present' }, undefined],
     ['can never fit, an autoscaler may run (cannot tell) and has not spoken yet', big, { now: T0 + AUTOSCALER_GRACE_MS - 1, nodes: [node('n1')], progress: still, autoscaling: 'unknown' }, undefined],
-    ['can never fit, not known yet whether an autoscaler runs', big, { now: T0 + 1, nodes: [node('n1')], progress: still }, undefined],
+    ['can never fit, not known yet whether an autoscaler runs (nor what it said), long after any grace', big, { now: T0 + 10 * AUTOSCALER_GRACE_MS, nodes: [node('n1')], progress: still }, undefined],
+    ['can never fit, not known yet whether an autoscaler runs, but one already said no', big, { now: T0 + 1, nodes: [node('n1')], progress: still, word: 'refused' }, /^no node can ever hold the pod: .*\)$/],
     ['can never fit, the autoscaler silent for its whole grace', big, { now: T0 + AUTOSCALER_GRACE_MS, nodes: [node('n1')], progress: still, autoscaling: 'present' }, /^no node can ever hold the pod: 1 node too small .*\); no autoscaler offered a node in 30s$/],
     ['a shorter grace when asked', big, { now: T0 + 5_000, nodes: [node('n1')], progress: still, autoscaling: 'unknown', graceMs: 5_000 }, /no autoscaler offered a node in 5s$/],
     ['the grace counts from the pod turning unschedulable', pendingPod(big.spec as Record<string, unknown>, { since: T0 + 20_000 }), { now: T0 + AUTOSCALER_GRACE_MS + 1_000, nodes: [node('n1')], progress: still, autoscaling: 'present' }, undefined],

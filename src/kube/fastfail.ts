@@ -207,7 +207,7 @@ export interface ScheduleFacts {
   nodes?: KubeObject[] | 'unreadable'
   progress: RolloutProgress
   windowMs?: number
-  /** whether an autoscaler may add a node that today's nodes cannot stand for */
+  /** whether an autoscaler may add a node that today's nodes cannot stand for; undefined while not known (no never-fit verdict then) */
   autoscaling?: Autoscaling
   /** its newest word on this pod (autoscalerWord) */
   word?: AutoscalerWord
@@ -260,6 +260,8 @@ export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProbl
   if (never) {
     // Today's nodes are not the last word where an autoscaler may add one: it gets its scans to
     // answer for the pod, unless it has already said no.
+    // Until it is known whether one runs (and what it already said), nothing is decided.
+    if (!facts.autoscaling && facts.word !== 'refused') return undefined
     const waited = facts.now - u.since
     const grace = facts.autoscaling !== 'none' && facts.word !== 'refused'
     if (grace && waited < (facts.graceMs ?? AUTOSCALER_GRACE_MS)) return undefined

@@ -295,6 +295,7 @@ class PodWatch {
   private readonly replicaSets = new Map<string, KubeObject | undefined>()
   private readonly inFlight = new Set<string>()
   private capacity?: Promise<void>
+  private readonly autoscalerWords: { listed: Promise<void> }[] = []
 
   constructor(
     private readonly k: Kube,
@@ -332,7 +333,9 @@ class PodWatch {
       // Failing probes, and an autoscaler adding a node for a pod, show only as events: watched,
       // so a wait costs the same however long it lasts. An identity that may not read events
       // loses only those rules, not the wait.
-      return [pods, this.watchEvents(ns, 'involvedObject.kind=Pod,reason=Unhealthy', act), this.watchEvents(ns, `involvedObject.kind=Pod,source=${AUTOSCALER}`, act)]
+      const autoscaler = this.watchEvents(ns, `involvedObject.kind=Pod,source=${AUTOSCALER}`, act)
+      this.autoscalerWords.push(autoscaler)
+      return [pods, this.watchEvents(ns, 'involvedObject.kind=Pod,reason=Unhealthy', act).done, autoscaler.done]
     })
     // The stall rule and the autoscaler's grace depend on time passing: a clock re-judges the pods waiting to be scheduled.
     const clock = setInterval(() => {
@@ -343,32 +346,44 @@ class PodWatch {
     return [...tasks, Promise.all(tasks).finally(stopClock).then(() => this.capacity)]
   }
 
-  /** Pod events of one namespace, fed to the book; an identity that may not read them loses only their rules. */
-  private watchEvents(ns: string, fieldSelector: string, act: (j: Judged | undefined) => void): Promise<void> {
+  /**
+   * Pod events of one namespace, fed to the book; an identity that may not read them loses only
+   * their rules. `listed` settles once what was already said is in the book (or the watch ended).
+   */
+  private watchEvents(ns: string, fieldSelector: string, act: (j: Judged | undefined) => void): { done: Promise<void>; listed: Promise<void> } {
     const mine = this.tracked.filter(t => POD_WORKLOADS.has(t.target.kind) && t.target.namespace === ns)
-    return listWatch(this.k, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, fieldSelector, this.signal, {
+    let listed!: () => void
+    const first = new Promise<void>(resolve => (listed = resolve))
+    const done = listWatch(this.k, `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, fieldSelector, this.signal, {
       what: { resource: `events in ${ns}`, rbacResource: 'events', namespace: ns },
       finished: () => mine.every(t => t.outcome),
-      onList: items => items.forEach(e => act(this.book.event('ADDED', e, Date.now()))),
+      onList: items => {
+        items.forEach(e => act(this.book.event('ADDED', e, Date.now())))
+        listed()
+      },
       onEvent: (type, e) => act(this.book.event(type, e, Date.now()))
     }).catch(() => undefined)
+    return { done, listed: Promise.race([first, done]) }
   }
 
   /**
    * Whether an autoscaler may answer for the pending pods; with Karpenter, its words on pods
    * (Nominated, and its own FailedScheduling) are watched too, only on clusters that run it.
+   * The book learns the answer only once the autoscalers' words already written are in it: a
+   * pod pending since before the wait may have been answered for long ago.
    */
   private async watchAutoscaling(namespaces: string[], act: (j: Judged | undefined) => void): Promise<void> {
     const found = await detectAutoscaling(this.k, this.signal).catch(() => ({ autoscaling: 'unknown' as const, karpenter: false }))
-    this.book.setAutoscaling(found.autoscaling)
-    for (const j of this.book.recheck(undefined, Date.now())) act(j)
-    if (found.karpenter)
-      await Promise.all(
-        namespaces.flatMap(ns => [
+    const karpenter = found.karpenter
+      ? namespaces.flatMap(ns => [
           this.watchEvents(ns, 'involvedObject.kind=Pod,reason=Nominated', act),
           this.watchEvents(ns, 'involvedObject.kind=Pod,reason=FailedScheduling,source!=default-scheduler', act)
         ])
-      )
+      : []
+    await Promise.all([...this.autoscalerWords, ...karpenter].map(w => w.listed))
+    this.book.setAutoscaling(found.autoscaling)
+    for (const j of this.book.recheck(undefined, Date.now())) act(j)
+    await Promise.all(karpenter.map(w => w.done))
   }
 
   /** A workload's status counts changed: its rollout moved. */
