@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { waitForWorkloads } from '../../src/kube/status/watch.js'
 import { adminKc, deploy, restrictedKc } from './deliver-fixtures.js'
 import { autoscalerSays, deployment, longestUnschedulable, pool, quiet, removePools, target, unschedulablePods } from './pools.js'
-import { type SimBehavior, kubectl, kubectlJson, stack, suiteNamespaces } from './stack.js'
+import { type SimBehavior, kubectl, kubectlJson, kubectlResult, stack, suiteNamespaces, waitFor } from './stack.js'
 
 afterAll(removePools)
 
@@ -153,5 +153,26 @@ describe('fast-fail real failures still end the wait early', () => {
     const run = await deploy(restrictedKc(), ns, [d])
     expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector.*\\); no autoscaler offered a node in \\d+s \\(no node fits`))
     expect(run.report.status).toBe('rolled-back')
+  })
+  it('the same identity, allowed to read the autoscaler status ConfigMap in kube-system, rules an autoscaler out and fails at once', async () => {
+    const ns = stack().restrictedNamespace
+    const name = `nosel-${randomBytes(3).toString('hex')}`
+    const access = `kube-ship-autoscaler-status-${randomBytes(3).toString('hex')}`
+    // The optional rule the README offers: get on that one ConfigMap, by name.
+    await kubectl(['-n', 'kube-system', 'create', 'role', access, '--verb=get', '--resource=configmaps', '--resource-name=cluster-autoscaler-status'])
+    await kubectl(['-n', 'kube-system', 'create', 'rolebinding', access, `--role=${access}`, `--serviceaccount=${ns}:kube-ship-deployer`])
+    try {
+      await waitFor('the status ConfigMap readable (absent) by the deployer', async () =>
+        (await kubectlResult(['-n', 'kube-system', 'get', 'configmap', 'cluster-autoscaler-status', '--ignore-not-found'], { kubeconfig: stack().restrictedKubeconfig })).code === 0
+      )
+      const d = deployment(name, 'v1', { replicas: 1 })
+      ;(d.spec as any).template.spec.nodeSelector = { 'kube-ship.dev/no-such-pool': 'x' }
+      const run = await deploy(restrictedKc(), ns, [d])
+      expect(run.error).toMatch(new RegExp(`^Deployment/${ns}/${name}: Unschedulable: no node can ever hold the pod \\(scheduler: 0/\\d+ nodes are available: .*node affinity/selector.*\\) \\(no node fits`))
+      expect(run.error).not.toMatch(/no autoscaler offered/)
+      expect(run.report.status).toBe('rolled-back')
+    } finally {
+      await kubectl(['-n', 'kube-system', 'delete', 'role,rolebinding', access, '--ignore-not-found'])
+    }
   })
 })
