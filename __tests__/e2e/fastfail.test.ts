@@ -17,11 +17,19 @@ describe('fast-fail look-alikes end done', () => {
   const kc = adminKc()
   const fresh = suiteNamespaces()
 
-  const seen: Record<string, RegExp> = { 'slow-pull': /Failed Failed to pull image: dial tcp: i\/o timeout/, 'crash-once': /BackOff Back-off restarting/, 'probe-twice': /Unhealthy Readiness probe failed/ }
+  const seen: Record<string, RegExp> = {
+    'slow-pull': /Failed Failed to pull image: dial tcp: i\/o timeout[^]*BackOff Back-off pulling image/,
+    'crash-once': /BackOff Back-off restarting/,
+    'probe-twice': /Unhealthy Readiness probe failed/,
+    'config-late': /Failed Error: secret "db-credentials" not found/,
+    'oom-once': /BackOff Back-off restarting failed container: OOMKilled/
+  }
   it.each<[SimBehavior, string]>([
-    ['slow-pull', 'ErrImagePull (a timeout) once, then the pull succeeds'],
+    ['slow-pull', 'ErrImagePull (a timeout) once and the ImagePullBackOff over it, then the pull succeeds'],
     ['crash-once', 'CrashLoopBackOff after one crash at start, then it runs'],
-    ['probe-twice', 'the readiness probe fails twice while starting, then passes']
+    ['probe-twice', 'the readiness probe fails twice while starting, then passes'],
+    ['config-late', 'CreateContainerConfigError until an operator writes the Secret, then it starts'],
+    ['oom-once', 'killed for memory once right after start, then it runs']
   ])('%s: %s', async behavior => {
     const ns = await fresh(`ff-${behavior}`)
     expect((await deploy(kc, ns, [deployment('web', 'v1')])).report.status).toBe('succeeded')

@@ -103,7 +103,9 @@ describe('rollout: fail fast, diagnose, roll back', () => {
   // Container states kwok does not simulate are written to a running pod's status the way a
   // kubelet would report them (kwok's stages leave a Running pod alone).
   it.each([
-    ['OOMKilled', { state: { running: { startedAt: '2026-01-01T00:00:00Z' } }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } }, restartCount: 1 }, /limits.memory/],
+    // The second kill for memory is the verdict (one can be a start-up spike).
+    ['OOMKilled', { state: { running: { startedAt: '2026-01-01T00:00:00Z' } }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } }, restartCount: 2 }, /limits.memory/],
+    // A missing Secret can be one an operator writes moments later: it fails once it has lasted 30 s.
     ['CreateContainerConfigError', { state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "db" not found' } }, restartCount: 0 }, /ConfigMap, Secret or key/]
   ])('%s ends the wait with its hint', async (reason, containerState, hint) => {
     const ns = await fresh(`rollout-${reason.toLowerCase()}`)

@@ -55,7 +55,7 @@ export interface StackEnv {
 
 /** Pod label read by the stack's kwok stages to simulate a failure instead of becoming Ready. */
 export const SIM_LABEL = 'sim.kube-ship.dev/behavior'
-export type SimBehavior = 'image-pull-backoff' | 'crashloop' | 'not-ready' | 'slow-pull' | 'crash-once' | 'probe-twice'
+export type SimBehavior = 'image-pull-backoff' | 'crashloop' | 'not-ready' | 'slow-pull' | 'crash-once' | 'probe-twice' | 'config-late' | 'oom-once'
 /** Pod labels the stack's responder reads: answer with this HTTP status / after this delay. */
 export const SIM_HTTP = 'sim.kube-ship.dev/http'
 export const SIM_HTTP_DELAY = 'sim.kube-ship.dev/http-delay'

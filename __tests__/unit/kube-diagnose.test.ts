@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import { slimPod } from '../../src/kube/status/observe.js'
-import { CRASH_RESTARTS, formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
+import { CRASH_RESTARTS, SETTLE_MS, formatEvents, hintFor, podProblem, probeProblem, PROBE_FAILURES } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
 const pod = (status: Record<string, unknown>, meta: Record<string, unknown> = {}): KubeObject =>
@@ -11,6 +11,7 @@ const waitingIn = (reason: string, message = '', extra: Record<string, unknown> 
 describe('podProblem', () => {
   it.each<[string, KubeObject, string | undefined]>([
     ['ImagePullBackOff', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1"'), 'ImagePullBackOff'],
+    ['ImagePullBackOff naming a missing image', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1": ErrImagePull: failed to resolve reference "reg/web:1": not found'), 'ImagePullBackOff'],
     ['ErrImagePull for a missing tag', waitingIn('ErrImagePull', 'rpc error: manifest unknown'), 'ErrImagePull'],
     ['ErrImagePull that may be a blip waits for the back-off', waitingIn('ErrImagePull', 'i/o timeout'), undefined],
     ['CreateContainerConfigError', waitingIn('CreateContainerConfigError', 'secret "db" not found'), 'CreateContainerConfigError'],
@@ -19,7 +20,11 @@ describe('podProblem', () => {
       pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] }),
       'CrashLoopBackOff'
     ],
-    ['OOMKilled', pod({ phase: 'Running', containerStatuses: [{ name: 'web', state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), 'OOMKilled'],
+    ['OOMKilled again', pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 2, state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), 'OOMKilled'],
+    ['OOMKilled once (a start-up spike) is not yet a verdict', pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 1, state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), undefined],
+    ['killed for memory just now, not restarted yet', pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 0, state: { terminated: { reason: 'OOMKilled', exitCode: 137 } } }] }), undefined],
+    ['CreateContainerError', waitingIn('CreateContainerError', 'context deadline exceeded'), 'CreateContainerError'],
+    ['InvalidImageName', waitingIn('InvalidImageName', 'couldn\'t parse image reference "reg/Web"'), 'InvalidImageName'],
     ['init container crash', pod({ phase: 'Pending', initContainerStatuses: [{ name: 'migrate', restartCount: 2, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }), 'CrashLoopBackOff'],
     ['ContainerCreating is normal', waitingIn('ContainerCreating'), undefined],
     ['running and ready', pod({ phase: 'Running', containerStatuses: [{ name: 'web', ready: true, state: { running: {} } }] }), undefined],
@@ -42,6 +47,18 @@ describe('podProblem', () => {
     // what the wait caches of the pod says the same
     expect(podProblem(slimPod(p))).toEqual(podProblem(p))
   })
+
+  // What can clear by itself must last before the wait calls it (observe.PodBook times it).
+  it.each<[string, KubeObject, number | undefined]>([
+    ['a pull back-off over a timeout', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1": ErrImagePull: dial tcp 10.0.0.1:443: i/o timeout'), SETTLE_MS.pull],
+    ['a pull back-off that names no cause (before Kubernetes 1.32)', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1"'), SETTLE_MS.pull],
+    ['a pull back-off over a missing tag', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1": ErrImagePull: rpc error: manifest unknown'), undefined],
+    ['a pull back-off over refused credentials', waitingIn('ImagePullBackOff', 'Back-off pulling image "reg/web:1": ErrImagePull: pull access denied'), undefined],
+    ['a Secret an operator has not written yet', waitingIn('CreateContainerConfigError', 'secret "db" not found'), SETTLE_MS.config],
+    ['a runtime that timed out creating the container', waitingIn('CreateContainerError', 'context deadline exceeded'), SETTLE_MS.config],
+    ['a crash loop', pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] }), undefined],
+    ['an invalid image name', waitingIn('InvalidImageName', 'bad'), undefined]
+  ])('lasts before a verdict: %s', (_n, p, settle) => expect(podProblem(p)?.settleMs).toBe(settle))
 
   it('crash loop message says restarts and the last exit', () => {
     const p = pod({ phase: 'Running', containerStatuses: [{ name: 'web', restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] })

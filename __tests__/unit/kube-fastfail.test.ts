@@ -13,7 +13,7 @@ import {
   schedulerSaysNeverFits
 } from '../../src/kube/fastfail.js'
 import { PodBook, slimPod } from '../../src/kube/status/observe.js'
-import type { EventLike } from '../../src/kube/diagnose.js'
+import { type EventLike, SETTLE_MS } from '../../src/kube/diagnose.js'
 import type { KubeObject } from '../../src/manifests/types.js'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
@@ -344,6 +344,24 @@ describe('PodBook: each update judges only the pod it concerns', () => {
     expect(book.pod(big, T0)).toBeUndefined()
     book.setNode('MODIFIED', node('n1', { cpu: '1' }))
     expect(book.recheck(undefined, T0 + 1)[0]?.problem.message).toMatch(/^no node can ever hold the pod/)
+  })
+
+  it('a problem that can clear by itself is a verdict only once it has lasted, and counts again after it cleared', () => {
+    const book = new PodBook(T0)
+    const configError = (message: string) =>
+      ({ ...runningPod('web-1', false), status: { phase: 'Pending', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'CreateContainerConfigError', message } } }] } }) as KubeObject
+    expect(book.pod(configError('secret "db" not found'), T0)).toBeUndefined()
+    expect(book.hasPending()).toBe(true)
+    expect(book.recheck(undefined, T0 + SETTLE_MS.config - 1)).toEqual([])
+    // The Secret appeared: the pod starts, and a later error starts the count again.
+    expect(book.pod(runningPod('web-1', false), T0 + SETTLE_MS.config - 1)).toBeUndefined()
+    expect(book.hasPending()).toBe(false)
+    expect(book.pod(configError('secret "db" not found'), T0 + SETTLE_MS.config)).toBeUndefined()
+    expect(book.recheck(undefined, T0 + 2 * SETTLE_MS.config - 1)).toEqual([])
+    // A new message for the same reason is the same problem lasting.
+    expect(book.pod(configError('couldn\'t find key password in Secret apps/db'), T0 + 2 * SETTLE_MS.config - 1)).toBeUndefined()
+    const [lasted] = book.recheck(undefined, T0 + 2 * SETTLE_MS.config)
+    expect(lasted.problem).toMatchObject({ reason: 'CreateContainerConfigError', message: "couldn't find key password in Secret apps/db (for 30s)" })
   })
 
   it('keeps only the event fields the rules read', () => {

@@ -129,7 +129,10 @@ describe('other kinds (kstatus, Jobs wait for completion)', () => {
     ['CRD names rejected', obj('apiextensions.k8s.io/v1', 'CustomResourceDefinition', { status: { conditions: [cond('NamesAccepted', 'False')] } }), 'failed'],
     ['Pod crashlooping', obj('v1', 'Pod', { status: { phase: 'Running', containerStatuses: [{ name: 'a', restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }), 'failed'],
     ['Pod that crashed once at start', obj('v1', 'Pod', { status: { phase: 'Running', containerStatuses: [{ name: 'a', restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } } }] } }), 'waiting'],
-    ['Pod in ImagePullBackOff', obj('v1', 'Pod', { status: { phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'ImagePullBackOff' } } }] } }), 'failed'],
+    ['Pod in ImagePullBackOff over a missing image', obj('v1', 'Pod', { status: { phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "r/a:1": ErrImagePull: not found' } } }] } }), 'failed'],
+    // The pod watch times these (observe.PodBook): they can clear by themselves.
+    ['Pod in ImagePullBackOff that names no cause', obj('v1', 'Pod', { status: { phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'ImagePullBackOff' } } }] } }), 'waiting'],
+    ['Pod waiting for a Secret', obj('v1', 'Pod', { status: { phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "db" not found' } } }] } }), 'waiting'],
     ['Pod ready', obj('v1', 'Pod', { status: { phase: 'Running', conditions: [cond('Ready', 'True')] } }), 'done'],
     ['ReplicaSet short of ready', obj('apps/v1', 'ReplicaSet', { spec: { replicas: 2 }, status: { fullyLabeledReplicas: 2, availableReplicas: 2, readyReplicas: 1 } }), 'waiting']
   ])('%s', (_name, o, state) => {

@@ -12,6 +12,8 @@ export interface PodProblem {
   container?: string
   /** the container restarted: its previous log holds the crash */
   restarted?: boolean
+  /** a verdict only once the problem has lasted this long (ms): it can clear by itself */
+  settleMs?: number
 }
 
 type Pod = KubeObject & { spec?: any; status?: any }
@@ -19,8 +21,15 @@ type Pod = KubeObject & { spec?: any; status?: any }
 /** Pull errors that no retry will fix; a bare ErrImagePull may be a registry blip, so we wait for the back-off. */
 const PERMANENT_PULL = /not found|manifest unknown|unauthorized|denied|forbidden|no such host|invalid reference/i
 
-/** Restarts in CrashLoopBackOff before a crash loop is a verdict rather than a start-up hiccup. */
+/** Restarts in CrashLoopBackOff (or OOM kills) before a crash loop is a verdict rather than a start-up hiccup. */
 export const CRASH_RESTARTS = 2
+
+/**
+ * How long problems that can clear by themselves must last: a pull back-off over a timeout or a
+ * registry's 5xx (the kubelet retries at 10 s, 20 s, 40 s: three more tries), and a Secret or
+ * ConfigMap that an operator (external-secrets, a CSI driver) writes moments after the pod.
+ */
+export const SETTLE_MS = { pull: 60_000, config: 30_000 }
 
 /**
  * Pure: the reason a pod of a new revision means the rollout cannot succeed, if there is one, from its container
@@ -33,12 +42,17 @@ export function podProblem(pod: KubeObject): PodProblem | undefined {
   for (const c of statuses) {
     const waiting = c.state?.waiting
     const reason: string | undefined = waiting?.reason
-    const message = (waiting?.message as string | undefined) ?? ''
-    if (reason === 'ImagePullBackOff' || reason === 'InvalidImageName' || reason === 'CreateContainerConfigError' || reason === 'CreateContainerError')
-      return { reason, message: message || `${reason} for image ${c.image ?? ''}`.trim(), container: c.name }
+    const message = (waiting?.message as string | undefined) || `${reason} for image ${c.image ?? ''}`.trim()
+    if (reason === 'InvalidImageName') return { reason, message, container: c.name }
+    // The back-off's message names the pull error since Kubernetes 1.32; without one, or with one
+    // a retry may fix, the back-off has to last.
+    if (reason === 'ImagePullBackOff') return { reason, message, container: c.name, ...(PERMANENT_PULL.test(message) ? {} : { settleMs: SETTLE_MS.pull }) }
+    if (reason === 'CreateContainerConfigError' || reason === 'CreateContainerError') return { reason, message, container: c.name, settleMs: SETTLE_MS.config }
     if (reason === 'ErrImagePull' && PERMANENT_PULL.test(message)) return { reason, message, container: c.name }
-    if (c.lastState?.terminated?.reason === 'OOMKilled' || c.state?.terminated?.reason === 'OOMKilled')
-      return { reason: 'OOMKilled', message: `container ${c.name} was killed for exceeding its memory limit`, container: c.name, restarted: true }
+    // One kill for memory can be a start-up spike; the second says the limit is too low.
+    const oom = c.lastState?.terminated?.reason === 'OOMKilled' || c.state?.terminated?.reason === 'OOMKilled'
+    if (oom && (c.restartCount ?? 0) >= CRASH_RESTARTS)
+      return { reason: 'OOMKilled', message: `container ${c.name} was killed for exceeding its memory limit (restarted ${c.restartCount} times)`, container: c.name, restarted: true }
     // One crash right after start is common (a dependency not up yet) and the next start often
     // holds; the second restart says it keeps failing.
     if (reason === 'CrashLoopBackOff' && (c.restartCount ?? 0) >= CRASH_RESTARTS) {

@@ -1,7 +1,8 @@
 // What the wait has seen of the pods, their probe events and the nodes, kept so that each update
 // costs only the pod it concerns: a pod update or an event re-judges that one pod; a workload
 // update re-judges only the pods already suspected (a problem not attributable yet, or a pod
-// waiting to be scheduled). No I/O here: the watch feeds it and acts on what it answers.
+// waiting to be scheduled). It also times the problems that must last before they are a
+// verdict. No I/O here: the watch feeds it and acts on what it answers.
 import { isDeepStrictEqual } from 'node:util'
 import type { KubeObject } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
@@ -127,6 +128,8 @@ export class PodBook {
   private readonly events = new Map<string, Map<string, EventLike>>()
   /** pods with a problem or waiting to be scheduled: re-judged when their workload moves or time passes */
   private readonly suspects = new Set<string>()
+  /** pods whose problem must last before it is a verdict (PodProblem.settleMs): since when, for which reason */
+  private readonly settling = new Map<string, { reason: string; since: number }>()
   private readonly moving = new Set<string>()
   private nodes?: KubeObject[] | 'unreadable'
   private autoscaling?: Autoscaling
@@ -184,6 +187,7 @@ export class PodBook {
     this.pods.delete(k)
     this.events.delete(k)
     this.suspects.delete(k)
+    this.settling.delete(k)
     this.moving.delete(k)
     this.lastProgressAt = now
   }
@@ -211,15 +215,15 @@ export class PodBook {
     return out
   }
 
-  /** Pods waiting to be scheduled: the clock matters to them. */
+  /** Pods waiting to be scheduled, or with a problem that must last: the clock matters to them. */
   hasPending(): boolean {
-    for (const k of this.suspects) if (this.pods.get(k) && unschedulable(this.pods.get(k)!)) return true
-    return false
+    return this.settling.size > 0 || this.needsNodes()
   }
 
   /** An Unschedulable pod is waiting: the node list is worth reading. */
   needsNodes(): boolean {
-    return this.hasPending()
+    for (const k of this.suspects) if (this.pods.get(k) && unschedulable(this.pods.get(k)!)) return true
+    return false
   }
 
   private judge(k: string, now: number): Judged | undefined {
@@ -240,6 +244,14 @@ export class PodBook {
       })
     if (problem || unschedulable(pod)) this.suspects.add(k)
     else this.suspects.delete(k)
-    return problem ? { pod, problem } : undefined
+    if (!problem?.settleMs) {
+      this.settling.delete(k)
+      return problem ? { pod, problem } : undefined
+    }
+    const before = this.settling.get(k)
+    const since = before?.reason === problem.reason ? before.since : now
+    this.settling.set(k, { reason: problem.reason, since })
+    if (now - since < problem.settleMs) return undefined
+    return { pod, problem: { ...problem, message: `${problem.message} (for ${Math.round((now - since) / 1000)}s)` } }
   }
 }

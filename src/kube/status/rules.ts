@@ -156,8 +156,10 @@ function pod(o: Obj): Verdict | undefined {
   if (phase === 'Succeeded' || phase === 'Failed') return done(`pod phase ${phase}`)
   // Container states that end a rollout end a bare pod's wait too (the same rules, diagnose.ts);
   // scheduling needs the rollout's progress, which the pod watch judges (fastfail.ts).
+  // One that can clear by itself must last first, which the pod watch times (observe.PodBook).
   const problem = podProblem(o)
-  if (problem) return failed(`${problem.reason}: ${problem.message}`, problem.reason)
+  if (problem && !problem.settleMs) return failed(`${problem.reason}: ${problem.message}`, problem.reason)
+  if (problem) return waiting(`pod is waiting: ${problem.reason}: ${problem.message}`)
   if (phase === 'Running') return condition(o, 'Ready')?.status === 'True' ? done('pod is ready') : waiting('pod is running but not ready')
   if (phase === 'Pending') {
     const scheduled = condition(o, 'PodScheduled')
