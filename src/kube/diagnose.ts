@@ -129,7 +129,7 @@ export function hintFor(reason: string): string | undefined {
     case 'ProbeFailure':
       return 'check the probe path and port, and initialDelaySeconds/timeoutSeconds against how long the app takes to start'
     case 'Unschedulable':
-      return 'no node fits: check resource requests, nodeSelector/affinity and taints'
+      return 'no node fits: check resource requests, nodeSelector/affinity and taints, and that an autoscaler (if any) has a node group or pool for the pod'
     case 'ProgressDeadlineExceeded':
       return 'the new pods never became available; see the pod reasons and events above, or raise progressDeadlineSeconds'
     case 'NotReady':
