@@ -8,7 +8,8 @@
 // The pool is extra kwok nodes made here (tainted, so only these pods land there), deleted after.
 //   scripts/node24 bench/scale.mjs [deployments=500] [--ours-only]
 // --ours-only skips kubectl and the look-alikes (for iterating on the wait's memory);
-// KUBE_SHIP_BENCH_NODE_FLAGS adds flags to the waiting process (e.g. --heap-prof).
+// KUBE_SHIP_BENCH_NODE_FLAGS adds flags to the waiting process; KUBE_SHIP_BENCH_PROFILE=<dir>
+// writes an allocation profile of each apply + wait there and prints its top allocation sites.
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fs from 'node:fs'
@@ -51,9 +52,21 @@ if (process.argv[2] === '--child') {
   const lib = await import(bundle)
   const kc = lib.loadKubeConfig({}, { KUBECONFIG: env.kubeconfig })
   const docs = objects.map(object => ({ object, origin: { file: 'bench.yaml', line: 1 } }))
-  const byNs = new Map()
-  for (const d of docs) byNs.set(d.object.metadata.namespace, [...(byNs.get(d.object.metadata.namespace) ?? []), d])
-  for (const [namespace, list] of byNs) await lib.applyObjects(kc, list, { namespace })
+  // An allocation profile of the apply and the wait (objects collected since included), written
+  // as <dir>/<input>.heapprofile for Chrome DevTools; the profiler's own memory shows in the RSS.
+  const profileDir = process.env.KUBE_SHIP_BENCH_PROFILE
+  let profiler
+  let allocated
+  if (profileDir) {
+    const { Session } = await import('node:inspector/promises')
+    profiler = new Session()
+    profiler.connect()
+    await profiler.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  }
+  // One apply of every document with the run's journal, as the rolling plan does; both are held
+  // until the wait ends (the plan keeps them for the report and the rollback).
+  const journal = { entries: [], createdNamespaces: [] }
+  const applied = await lib.applyObjects(kc, docs, { journal })
   const applyPeakMiB = { rss: process.resourceUsage().maxRSS / 1024, heapTotal: peak.heapTotal / 2 ** 20 }
   counting = true
   const stamps = {}
@@ -64,7 +77,14 @@ if (process.argv[2] === '--child') {
     onStatus: (resource, v) => v.state !== 'waiting' && (stamps[resource] = Date.now())
   })
   counting = false
+  if (profiler) {
+    const { profile } = await profiler.post('HeapProfiler.stopSampling')
+    fs.writeFileSync(path.join(profileDir, `${path.basename(process.argv[3], '.json')}.heapprofile`), JSON.stringify(profile))
+    allocated = topAllocations(profile)
+  }
   const result = {
+    kept: { applied: applied.length, journal: journal.entries.length },
+    allocated,
     started,
     ms: Date.now() - started,
     outcomes: outcomes.map(o => ({ resource: o.resource, state: o.verdict.state, reason: o.verdict.reason, message: o.verdict.message, durationMs: o.durationMs, at: stamps[o.resource] ?? started + o.durationMs })),
@@ -77,6 +97,20 @@ if (process.argv[2] === '--child') {
   clearInterval(sample)
   fs.writeFileSync(process.argv[4], JSON.stringify(result))
   process.exit(0)
+}
+
+/** The sampled bytes of an allocation profile summed by allocating function (self only), largest first. */
+function topAllocations(profile, n = 25) {
+  const by = new Map()
+  const visit = node => {
+    const f = node.callFrame
+    const site = `${f.functionName || '(anonymous)'} ${path.basename(f.url || '')}:${f.lineNumber + 1}:${f.columnNumber + 1}`
+    const self = node.selfSize ?? 0
+    if (self) by.set(site, (by.get(site) ?? 0) + self)
+    for (const c of node.children ?? []) visit(c)
+  }
+  visit(profile.head)
+  return [...by].sort((a, b) => b[1] - a[1]).slice(0, n).map(([site, bytes]) => [site, bytes / 2 ** 20])
 }
 
 const run = promisify(execFile)
@@ -100,7 +134,8 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node24',
-  minify: true,
+  // names left readable when profiling
+  minify: !process.env.KUBE_SHIP_BENCH_PROFILE,
   plugins: [builtinsByRequire, declarePure],
   // bundled CommonJS packages call require()
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
@@ -221,6 +256,7 @@ try {
   console.log(`  peak RSS of the waiting process (apply + wait): ${second.maxRssMiB.toFixed(0)} MiB (peaks: V8 heap used ${m.heapUsed.toFixed(0)} of ${m.heapTotal.toFixed(0)} MiB, external ${m.external.toFixed(0)} MiB, array buffers ${m.arrayBuffers.toFixed(0)} MiB)`)
   if (process.env.KUBE_SHIP_BENCH_SPACES)
     console.log(`  V8 heap spaces at the RSS peak (MiB): ${JSON.stringify(second.spacesAtPeak)}; peaks by the end of the apply: RSS ${second.applyPeakMiB.rss.toFixed(0)} MiB, heap ${second.applyPeakMiB.heapTotal.toFixed(0)} MiB`)
+  if (second.allocated) console.log(`  allocated by the apply + wait (sampled, MiB, by function):\n${second.allocated.map(([site, mib]) => `    ${mib.toFixed(1)}  ${site}`).join('\n')}`)
   if (!oursOnly) await againstKubectlAndLookalikes(all, second)
 } finally {
   await kubectl(['delete', 'namespace', ...namespaces, '--wait=false']).catch(() => undefined)
