@@ -2,7 +2,9 @@ import { describe, expect, it } from '@jest/globals'
 import { loadKubeConfig } from '../../src/kube/client.js'
 import { DeployError } from '../../src/errors.js'
 import { rollbackBudgetMs, waitTargets } from '../../src/strategies/rolling.js'
-import type { Applied } from '../../src/kube/apply.js'
+import { type Applied, keptCopy, undoneByTemplate } from '../../src/kube/apply.js'
+import { changed, previousImage } from '../../src/kube/rollback.js'
+import type { KubeObject } from '../../src/manifests/types.js'
 
 const config = (server = 'https://127.0.0.1:6443') => `apiVersion: v1
 kind: Config
@@ -73,5 +75,59 @@ describe('rolling stage decisions', () => {
       a('v1', 'Service', { spec: { type: 'ClusterIP', clusterIP: '10.0.0.1' } })
     ])
     expect(targets.map(t => t.kind)).toEqual(['Deployment', 'Job', 'Widget'])
+  })
+})
+
+describe('what a run keeps of the objects it applied', () => {
+  const LAST = 'kubectl.kubernetes.io/last-applied-configuration'
+  const REVISION = 'deployment.kubernetes.io/revision'
+  const template = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry/web@sha256:1' }] } }
+  const deployment = (metadata: Record<string, unknown>): KubeObject =>
+    ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps', ...metadata }, spec: { replicas: 2, template }, status: { replicas: 2 } }) as KubeObject
+
+  it.each<[string, KubeObject, KubeObject]>([
+    ['managedFields go', deployment({ resourceVersion: '7', managedFields: [{ manager: 'kube-ship' }] }), deployment({ resourceVersion: '7' })],
+    [
+      'the last-applied copy goes, other annotations stay',
+      deployment({ annotations: { [LAST]: '{"big":1}', [REVISION]: '3' }, managedFields: [] }),
+      deployment({ annotations: { [REVISION]: '3' } })
+    ],
+    ['the last-applied copy alone', deployment({ annotations: { [LAST]: '{}' } }), deployment({ annotations: {} })],
+    ['nothing to drop', deployment({ uid: 'u', annotations: { a: 'b' } }), deployment({ uid: 'u', annotations: { a: 'b' } })]
+  ])('keptCopy: %s', (_name, input, expected) => {
+    const before = structuredClone(input)
+    const kept = keptCopy(input)
+    expect(kept).toEqual(expected)
+    expect(input).toEqual(before)
+    // shallow: spec and status are shared, not copied
+    expect((kept as { spec?: unknown }).spec).toBe((input as { spec?: unknown }).spec)
+  })
+
+  it('keptCopy answers the object itself when there is nothing to drop', () => {
+    const o = deployment({ uid: 'u' })
+    expect(keptCopy(o)).toBe(o)
+  })
+
+  it.each<[string, string, boolean]>([
+    ['apps/v1', 'Deployment', true],
+    ['apps/v1', 'StatefulSet', true],
+    ['apps/v1', 'DaemonSet', true],
+    ['apps/v1', 'ReplicaSet', false],
+    ['extensions/v1beta1', 'Deployment', false],
+    ['batch/v1', 'Job', false],
+    ['v1', 'ConfigMap', false]
+  ])('undoneByTemplate %s %s: %s', (apiVersion, kind, expected) => {
+    expect(undoneByTemplate({ apiVersion, kind })).toBe(expected)
+  })
+
+  it('rollback reads the same of a kept workload capture as of the whole one', () => {
+    const whole = deployment({ resourceVersion: '7', annotations: { [LAST]: '{"x":1}', [REVISION]: '3' }, managedFields: [{ manager: 'kube-ship' }] })
+    const kept = keptCopy(whole)
+    const live = deployment({ resourceVersion: '9', annotations: { [REVISION]: '4' } })
+    expect(changed(kept, live)).toBe(changed(whole, live))
+    expect(changed(kept, whole)).toBe(false)
+    const capture = (before: KubeObject) => [{ target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'apps', name: 'web' }, resource: 'Deployment/apps/web', before }]
+    expect(previousImage(capture(kept))).toBe('registry/web@sha256:1')
+    expect(previousImage(capture(kept))).toBe(previousImage(capture(whole)))
   })
 })

@@ -47,9 +47,9 @@ export interface Applied {
   /** kind/namespace/name */
   resource: string
   rbacResource: string
-  /** the live object before the apply; undefined when it did not exist */
+  /** the live object before the apply (a workload's as its journal entry keeps it); undefined when it did not exist */
   before?: KubeObject
-  /** what the server answered (the dry-run result in diff mode) */
+  /** what the server answered, as keptCopy keeps it (the whole dry-run result in diff mode) */
   after: KubeObject
   change: Change
 }
@@ -117,6 +117,33 @@ interface Plan {
   dry?: { code: number; body: KubeObject }
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+
+/**
+ * Pure: an object as a run keeps it once it is written, without what weighs most and no later
+ * stage reads: managedFields and kubectl's last-applied copy (the wait's rules, the hooks'
+ * diagnosis and the report read spec, status and the rest of metadata). Shallow: the rest is
+ * shared with the object given.
+ */
+export function keptCopy(o: KubeObject): KubeObject {
+  const { managedFields, ...metadata } = o.metadata as KubeObject['metadata'] & { managedFields?: unknown }
+  const annotations = metadata.annotations
+  if (managedFields === undefined && annotations?.[LAST_APPLIED] === undefined) return o
+  if (annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _l, ...rest } = annotations
+    metadata.annotations = rest
+  }
+  return { ...o, metadata }
+}
+
+/**
+ * Pure: undone by writing back a pod template (rollback.ts), so its captured object is read only
+ * for the template, the revision annotation and the images, never written back whole.
+ */
+export function undoneByTemplate(o: { apiVersion: string; kind: string }): boolean {
+  return o.apiVersion === 'apps/v1' && (o.kind === 'Deployment' || o.kind === 'StatefulSet' || o.kind === 'DaemonSet')
+}
+
 /** One document of a run as rollback needs it. */
 export interface JournalEntry {
   apiVersion: string
@@ -125,7 +152,11 @@ export interface JournalEntry {
   name: string
   resource: string
   rbacResource: string
-  /** the live object before the run; undefined when it did not exist (or could not be read) */
+  /**
+   * the live object before the run; undefined when it did not exist (or could not be read).
+   * Whole, as a replace puts it back; a workload's (undoneByTemplate) as keptCopy keeps it once
+   * it is written.
+   */
   before?: KubeObject
   /** false when the identity may not read it: `before` says nothing then */
   readable: boolean
@@ -338,7 +369,8 @@ async function dryRunAll(k: Kube, plans: Plan[], signal: AbortSignal | undefined
 async function write(k: Kube, p: Plan, signal: AbortSignal | undefined, say: (p: Plan) => (summary: string, ours: boolean) => void): Promise<Applied> {
   if (p.dry && p.entry.readable && p.entry.before && p.dry.code !== 201 && sameObject(p.entry.before, p.dry.body)) {
     p.entry.change = 'unchanged'
-    return { ...applied(p, p.entry.before), change: 'unchanged' }
+    keep(p)
+    return { ...applied(p, keptCopy(p.entry.before)), change: 'unchanged' }
   }
   p.entry.written = true
   let answer: { code: number; body: KubeObject }
@@ -350,7 +382,16 @@ async function write(k: Kube, p: Plan, signal: AbortSignal | undefined, say: (p:
   const before = p.entry.readable ? p.entry.before : undefined
   const change: Change = answer.code === 201 ? 'created' : !p.entry.readable ? 'configured' : changeOf(before, answer.body, answer.code)
   p.entry.change = change
-  return { ...applied(p, answer.body), change }
+  keep(p)
+  return { ...applied(p, keptCopy(answer.body)), change }
+}
+
+/**
+ * Written: the captured object is compared no more, and a run keeps its journal (and the
+ * applied objects) until it ends, so a workload's capture keeps only what rollback reads of it.
+ */
+function keep(p: Plan): void {
+  if (p.entry.before && undoneByTemplate(p.entry)) p.entry.before = keptCopy(p.entry.before)
 }
 
 /** One server-side apply (PATCH application/apply-patch+yaml); a conflict is named, then forced. */

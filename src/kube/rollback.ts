@@ -24,11 +24,10 @@ import { appImage, imagesOf, isPodReady } from '../manifests/pods.js'
 import { type Kube, clientFor, labelSelector } from './client.js'
 import { ApiError, failure } from './errors.js'
 import { mapLimit } from './pool.js'
-import { type Journal, type JournalEntry, ROLLBACK_MANAGER, withNamespace } from './apply.js'
+import { type Journal, type JournalEntry, ROLLBACK_MANAGER, undoneByTemplate, withNamespace } from './apply.js'
 import { type WaitOutcome, type WaitTarget, waitForWorkloads } from './status/watch.js'
 
 const REVISION = 'deployment.kubernetes.io/revision'
-const UNDOABLE = new Set(['Deployment', 'StatefulSet', 'DaemonSet'])
 
 export interface Capture {
   target: WaitTarget
@@ -45,7 +44,7 @@ type Workload = KubeObject & { spec?: { template?: PodTemplate; selector?: { mat
 
 /** Pure: the documents that name undoable workloads (apps/v1 Deployment, StatefulSet, DaemonSet). */
 export function undoable(manifests: Manifest[]): Manifest[] {
-  return manifests.filter(m => m.object.apiVersion === 'apps/v1' && UNDOABLE.has(m.object.kind))
+  return manifests.filter(m => undoneByTemplate(m.object))
 }
 
 /** Reads the live state of every workload the documents name, before anything is applied. */
@@ -179,7 +178,7 @@ async function deleteBrokenPods(api: Kube, live: KubeObject, signal: AbortSignal
 /** Pure: the workload captures of a journal (what the previous-image output and workload undo read). */
 export function capturesOf(journal: Journal): Capture[] {
   return journal.entries
-    .filter(e => e.apiVersion === 'apps/v1' && UNDOABLE.has(e.kind) && e.readable)
+    .filter(e => undoneByTemplate(e) && e.readable)
     .map(e => ({ target: { apiVersion: e.apiVersion, kind: e.kind, namespace: e.namespace, name: e.name }, resource: e.resource, before: e.before }))
 }
 
@@ -195,7 +194,7 @@ export function undoPlan(journal: Journal): { workloads: JournalEntry[]; objects
       !(e.apiVersion === 'v1' && e.kind === 'Namespace' && gone.has(e.name))
   )
   const isJob = (e: JournalEntry) => e.apiVersion === 'batch/v1' && e.kind === 'Job'
-  const isWorkload = (e: JournalEntry) => e.apiVersion === 'apps/v1' && UNDOABLE.has(e.kind) && e.readable
+  const isWorkload = (e: JournalEntry) => undoneByTemplate(e) && e.readable
   return { workloads: touched.filter(isWorkload), objects: touched.filter(e => !isWorkload(e) && !isJob(e)), left: touched.filter(isJob) }
 }
 
