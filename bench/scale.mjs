@@ -47,6 +47,8 @@ if (process.argv[2] === '--child') {
     if (m.rss > rssPeak) {
       rssPeak = m.rss
       spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size / 2 ** 20)]))
+      // the RSS split: anonymous (heap, buffers, malloc) against file-backed (the node binary's pages)
+      for (const [, k, v] of fs.readFileSync('/proc/self/status', 'utf8').matchAll(/^(RssAnon|RssFile|RssShmem):\s+(\d+) kB/gm)) spaces[k] = Math.round(Number(v) / 1024)
     }
   }, 100)
   const lib = await import(bundle)
