@@ -1,6 +1,7 @@
 // Shows a canary's traffic moving while scripts/demo --canary runs: whenever the stack's Traefik
 // starts routing a new canary weight for the demo's Ingress, 500 requests go through it and the
-// measured split is printed ("step 20 %: 19.4 % of 500 requests served by sha256:…").
+// measured split is printed ("step 20 %: 19.4 % of 500 requests served by sha256:…"), over
+// the answers given while that weight was still routed.
 // Bounded: at most 10 minutes, 500 requests per step, stops on SIGTERM.
 //   scripts/node24 scripts/demo-traffic.mjs <namespace> <host>
 import * as fs from 'node:fs'
@@ -35,21 +36,49 @@ async function weightNow() {
   return undefined
 }
 
+/** The canary's digest, asked with the header that always routes to it; a few tries, since one request can fail under load. */
+async function canaryDigest() {
+  for (let i = 0; i < 10 && !stopped; i++) {
+    const a = await get({ 'X-Canary': 'always' })
+    if (a.status === 200 && a.digest) return a.digest
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return undefined
+}
+
 let last
 while (!stopped && Date.now() < deadline) {
   const w = await weightNow().catch(() => undefined)
   if (w !== undefined && w !== last && w > 0) {
     last = w
-    const canary = (await get({ 'X-Canary': 'always' })).digest
+    const canary = await canaryDigest()
+    if (!canary) {
+      console.log(`step ${w} %: the canary did not answer`)
+      continue
+    }
+    // Only answers given while the router still routed this weight count: the plan may move to
+    // its next step while a slow machine is still sampling this one.
+    let now = w
+    let polling = false
+    const poll = setInterval(async () => {
+      if (polling) return
+      polling = true
+      now = await weightNow().catch(() => now)
+      polling = false
+    }, 100)
     const answers = []
-    // 4 workers of 125 requests each: exactly 500, however their requests interleave
+    // 4 workers of at most 125 requests each: at most 500, however their requests interleave
     const worker = async () => {
-      for (let i = 0; i < 125 && !stopped; i++) answers.push(await get({}))
+      for (let i = 0; i < 125 && !stopped && now === w; i++) {
+        const a = await get({})
+        if (now === w) answers.push(a)
+      }
     }
     await Promise.all([worker(), worker(), worker(), worker()])
+    clearInterval(poll)
     const hits = answers.filter(a => a.digest === canary).length
     const failed = answers.filter(a => a.status !== 200).length
-    console.log(`step ${w} %: ${((100 * hits) / answers.length).toFixed(1)} % of ${answers.length} requests served by ${canary}${failed ? ` (${failed} failed)` : ''}`)
+    console.log(`step ${w} %: ${((100 * hits) / Math.max(1, answers.length)).toFixed(1)} % of ${answers.length} requests served by ${canary}${failed ? ` (${failed} failed)` : ''}`)
   }
   await new Promise(resolve => setTimeout(resolve, 200))
 }

@@ -91,7 +91,7 @@ describe('the action, end to end', () => {
     expect(bad.outputs['previous-image']).toBe(first.outputs['image-ref'])
     const errors = errorLines(bad.log)
     expect(errors).toHaveLength(1)
-    expect(errors[0]).toMatch(/Deployment\/.*web.*ImagePullBackOff/)
+    expect(errors[0]).toMatch(/Deployment\/.*web.*(ImagePullBackOff|ErrImagePull)/)
     expect(await liveImage()).toBe(first.outputs['image-ref'])
     const live = await kubectlJson(['-n', namespace, 'get', 'deployment', 'web'])
     expect(live.spec.template.metadata.labels[SIM_LABEL]).toBeUndefined()
