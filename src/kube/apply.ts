@@ -28,7 +28,7 @@ import { isDeepStrictEqual } from 'node:util'
 import * as core from '@actions/core'
 import { describeError } from '../errors.js'
 import type { Change, ResourceEntry } from '../report/model.js'
-import { type KubeObject, type Manifest, resourceName } from '../manifests/types.js'
+import { type KubeObject, type Manifest, keptCopy, resourceName } from '../manifests/types.js'
 import { assertNoDuplicates, checkObject } from '../manifests/check.js'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { type ApiResource, type Kube, clientFor, refOf } from './client.js'
@@ -115,25 +115,6 @@ interface Plan {
   force?: boolean
   /** the dry run's answer */
   dry?: { code: number; body: KubeObject }
-}
-
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
-
-/**
- * Pure: an object as a run keeps it once it is written, without what weighs most and no later
- * stage reads: managedFields and kubectl's last-applied copy (the wait's rules, the hooks'
- * diagnosis and the report read spec, status and the rest of metadata). Shallow: the rest is
- * shared with the object given.
- */
-export function keptCopy(o: KubeObject): KubeObject {
-  const { managedFields, ...metadata } = o.metadata as KubeObject['metadata'] & { managedFields?: unknown }
-  const annotations = metadata.annotations
-  if (managedFields === undefined && annotations?.[LAST_APPLIED] === undefined) return o
-  if (annotations?.[LAST_APPLIED] !== undefined) {
-    const { [LAST_APPLIED]: _l, ...rest } = annotations
-    metadata.annotations = rest
-  }
-  return { ...o, metadata }
 }
 
 /**

@@ -258,12 +258,12 @@ export function scheduleProblem(pod: KubeObject, facts: ScheduleFacts): PodProbl
   const never =
     facts.nodes === 'unreadable' ? (schedulerSaysNeverFits(u.message) ? 'no node can ever hold the pod' : undefined) : facts.nodes ? neverFits(pod, facts.nodes) : undefined
   if (never) {
-    // Today's nodes are not the last word where an autoscaler may add one: it gets its scans to
-    // answer for the pod, unless it has already said no.
-    // Until it is known whether one runs (and what it already said), nothing is decided.
-    if (!facts.autoscaling && facts.word !== 'refused') return undefined
+    // Today's nodes are not the last word where an autoscaler may add one: unless it has said
+    // no, nothing is decided until it is known whether one runs, and then it gets its scans.
+    const refused = facts.word === 'refused'
+    if (!refused && !facts.autoscaling) return undefined
+    const grace = !refused && facts.autoscaling !== 'none'
     const waited = facts.now - u.since
-    const grace = facts.autoscaling !== 'none' && facts.word !== 'refused'
     if (grace && waited < (facts.graceMs ?? AUTOSCALER_GRACE_MS)) return undefined
     const silent = grace ? `; no autoscaler offered a node in ${Math.round(waited / 1000)}s` : ''
     return { reason: 'Unschedulable', message: `${never} (scheduler: ${u.message})${silent}` }

@@ -46,3 +46,22 @@ export interface Manifest {
 export function resourceName(o: { kind: string; metadata: { name: string; namespace?: string } }): string {
   return [o.kind, o.metadata.namespace, o.metadata.name].filter(Boolean).join('/')
 }
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+
+/**
+ * Pure: an object as a run keeps it once it is written, without what weighs most and no later
+ * stage reads: managedFields and kubectl's last-applied copy (the wait's rules, the hooks'
+ * diagnosis and the report read spec, status and the rest of metadata). Shallow: the rest is
+ * shared with the object given. The wait keeps its objects so too (kube/status/observe.ts).
+ */
+export function keptCopy(o: KubeObject): KubeObject {
+  const { managedFields, ...metadata } = o.metadata as KubeObject['metadata'] & { managedFields?: unknown }
+  const annotations = metadata.annotations
+  if (managedFields === undefined && annotations?.[LAST_APPLIED] === undefined) return o
+  if (annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _l, ...rest } = annotations
+    metadata.annotations = rest
+  }
+  return { ...o, metadata }
+}

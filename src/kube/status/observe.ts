@@ -4,7 +4,7 @@
 // waiting to be scheduled). It also times the problems that must last before they are a
 // verdict. No I/O here: the watch feeds it and acts on what it answers.
 import { isDeepStrictEqual } from 'node:util'
-import type { KubeObject } from '../../manifests/types.js'
+import { type KubeObject, keptCopy } from '../../manifests/types.js'
 import { type EventLike, type PodProblem, podProblem, probeProblem } from '../diagnose.js'
 import { type Autoscaling, autoscalerWord, becameReady, inFlight, scheduleProblem, unschedulable } from '../fastfail.js'
 
@@ -15,18 +15,6 @@ export interface Judged {
 
 const key = (ns: string | undefined, name: string): string => `${ns ?? ''}/${name}`
 
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
-
-/** Pure: metadata without what no rule reads and what weighs most (managedFields, kubectl's last-applied copy). */
-function slimMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
-  const { managedFields: _m, ...metadata } = m as KubeObject['metadata'] & { managedFields?: unknown }
-  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
-    const { [LAST_APPLIED]: _l, ...annotations } = metadata.annotations
-    metadata.annotations = annotations
-  }
-  return metadata
-}
-
 /**
  * Pure: a waited object as the wait keeps it. The rules (rules.ts, fastfail.progressKey, the
  * pod owner match) read metadata, the spec's counts and strategy, and the status; a workload's
@@ -34,7 +22,7 @@ function slimMetadata(m: KubeObject['metadata']): KubeObject['metadata'] {
  */
 export function slimWorkload(o: KubeObject): KubeObject {
   const { spec, ...rest } = o as KubeObject & { spec?: Record<string, unknown> }
-  const out: KubeObject & { spec?: Record<string, unknown> } = { ...rest, metadata: slimMetadata(o.metadata) }
+  const out: KubeObject & { spec?: Record<string, unknown> } = { ...rest, metadata: keptCopy(o).metadata }
   if (spec) {
     const { template: _t, volumeClaimTemplates: _v, jobTemplate: _j, ...kept } = spec
     out.spec = kept
