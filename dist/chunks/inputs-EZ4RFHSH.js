@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+import{f as a,g as b,h as c,i as d,j as e,k as f,l as g,m as h}from"./chunk-2V2TSF3L.js";import"./chunk-6MFVC5PQ.js";import"./chunk-HBLNB4XY.js";import"./chunk-FV3ZVSPF.js";import"./chunk-XDOEDKBV.js";import"./chunk-YRN4Y6FR.js";import"./chunk-DX5LUMDM.js";import"./chunk-ZHMKW5BU.js";import"./chunk-C4DRFQ2V.js";import"./chunk-34YKHNVJ.js";import"./chunk-HOWWWW2Y.js";import"./chunk-LVBFZEHV.js";import"./chunk-RQIDVX2C.js";export{c as MAX_TIMER_MS,f as parseBuildSecret,g as parseCanarySteps,d as parseDuration,e as parseHealth,h as parseMetricCheck,a as readSettings,b as splitList};
+//# sourceMappingURL=inputs-EZ4RFHSH.js.map

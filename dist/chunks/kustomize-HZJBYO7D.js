@@ -1,3 +1,0 @@
-import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
-import{a,b,c,d,e,f,g,h}from"./chunk-6WDIRTMY.js";import"./chunk-YJBIKBBS.js";import"./chunk-SCPFBS2C.js";import"./chunk-RWEZGFMV.js";import"./chunk-SL3VWRR3.js";import"./chunk-C4DRFQ2V.js";import"./chunk-34YKHNVJ.js";import"./chunk-7F5QUI5X.js";import"./chunk-HOWWWW2Y.js";import"./chunk-LVBFZEHV.js";import"./chunk-RQIDVX2C.js";export{a as KUSTOMIZATION_FILES,e as kustomizeMatches,h as nameRegexWarning,c as readImages,b as setImage,f as splitKustomizeImage,g as transformImage,d as updatedEntry};
-//# sourceMappingURL=kustomize-HZJBYO7D.js.map

@@ -1,0 +1,3 @@
+import { createRequire as __ksRequire } from 'node:module'; const require = __ksRequire(import.meta.url);
+import{a,b,c,d,e,f,g,h}from"./chunk-3LEIGSTW.js";import"./chunk-W5WQPOTJ.js";import"./chunk-SCPFBS2C.js";import"./chunk-WKYD47UR.js";import"./chunk-FV3ZVSPF.js";import"./chunk-C4DRFQ2V.js";import"./chunk-34YKHNVJ.js";import"./chunk-7F5QUI5X.js";import"./chunk-HOWWWW2Y.js";import"./chunk-LVBFZEHV.js";import"./chunk-RQIDVX2C.js";export{a as KUSTOMIZATION_FILES,e as kustomizeMatches,h as nameRegexWarning,c as readImages,b as setImage,f as splitKustomizeImage,g as transformImage,d as updatedEntry};
+//# sourceMappingURL=kustomize-MWA55MPP.js.map
